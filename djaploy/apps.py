@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DjaployAppConfig(AppConfig):
+    name = "djaploy"
+    verbose_name = "djaploy"

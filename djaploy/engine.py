@@ -1,0 +1,347 @@
+"""The one place that drives pyinfra, through its Python API.
+
+`Engine` connects to every host of an environment over SSH, then runs one Python function per
+host in parallel greenlets. That function changes its host through `PyinfraPlan` (the `Plan`
+of djaploy.context), whose methods map to pyinfra operations. In a real run each operation
+executes immediately (pyinfra's execution stage), so later steps see what earlier ones did;
+in a dry run operations are only planned and report whether they would change anything.
+
+pyinfra is imported lazily so `manage.py help` stays fast.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TextIO
+
+from djaploy.context import CommandResult
+from djaploy.errors import ConnectError, DjaployError, RemoteError
+
+if TYPE_CHECKING:
+    from djaploy.config import Target
+
+OUTPUT_TAIL_LINES = 25
+
+
+class Redactor:
+    """Replaces secret values with a placeholder in everything djaploy prints or logs."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "********")
+        return text
+
+
+@dataclass
+class StepRecord:
+    host: str
+    step: str
+    changed: bool
+    seconds: float
+    ok: bool = True
+
+
+@dataclass
+class Reporter:
+    """Progress lines per host and step, written as they happen."""
+
+    out: TextIO
+    redact: Redactor = field(default_factory=Redactor)
+    verbosity: int = 1
+    records: list[StepRecord] = field(default_factory=list)
+
+    def line(self, text: str) -> None:
+        self.out.write(self.redact(text) + "\n")
+        self.out.flush()
+
+    def step(self, record: StepRecord, dry_run: bool) -> None:
+        self.records.append(record)
+        if record.ok:
+            word = ("would change" if dry_run else "changed") if record.changed else "ok"
+        else:
+            word = "FAILED"
+        if self.verbosity >= 1 and (record.changed or not record.ok or self.verbosity >= 2 or dry_run):
+            self.line(f"[{record.host}] {record.step}: {word} ({record.seconds:.1f}s)")
+
+    def changed_steps(self, host: str | None = None) -> list[StepRecord]:
+        return [r for r in self.records if r.changed and (host is None or r.host == host)]
+
+
+class _LogCollector(logging.Handler):
+    """Keeps pyinfra's log lines so errors can quote them instead of printing them raw."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(record.getMessage())
+        except Exception:  # noqa: BLE001 - logging must never break a deploy
+            pass
+
+
+def _host_data(target: Target) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "ssh_hostname": target.ssh_host,
+        "ssh_port": target.ssh_port,
+        "ssh_user": target.ssh_user,
+        # Unknown host keys are accepted on first use and recorded; a changed key is refused.
+        "ssh_strict_host_key_checking": "accept-new",
+        "ssh_connect_retries": 1,
+        "ssh_connect_retry_min_delay": 1,
+        "ssh_connect_retry_max_delay": 2,
+    }
+    if target.ssh_key:
+        data["ssh_key"] = target.ssh_key
+    if target.ssh_known_hosts_file:
+        data["ssh_known_hosts_file"] = target.ssh_known_hosts_file
+    return data
+
+
+class PyinfraPlan:
+    """`Plan` for one host, backed by pyinfra operations."""
+
+    def __init__(self, engine: Engine, host: Any, target: Target) -> None:
+        self.engine = engine
+        self.host = host
+        self.target = target
+        self.dry_run = engine.dry_run
+        self._sudo = target.ssh_user != "root"
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _op(self, step: str, op_func: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+        from pyinfra.api.exceptions import NestedOperationError, PyinfraError
+        from pyinfra.api.operation import add_op
+
+        kwargs.setdefault("_sudo", self._sudo)
+        started = time.monotonic()
+        try:
+            meta = add_op(self.engine.state, op_func, *args, host=self.host, name=step, **kwargs)[self.host]
+        except NestedOperationError as exc:
+            self._record(step, True, started, ok=False)
+            raise RemoteError(self.target.name, step, self._failed_output(exc.args[0])) from None
+        except PyinfraError as exc:
+            self._record(step, False, started, ok=False)
+            raise RemoteError(self.target.name, step, str(exc)) from None
+        changed = bool(meta.will_change if self.dry_run else meta.did_change())
+        self._record(step, changed, started)
+        return changed
+
+    def _record(self, step: str, changed: bool, started: float, ok: bool = True) -> None:
+        record = StepRecord(self.target.name, step, changed, time.monotonic() - started, ok)
+        self.engine.reporter.step(record, self.dry_run)
+
+    def _failed_output(self, op_hash: str) -> str:
+        try:
+            meta = self.engine.state.get_op_data_for_host(self.host, op_hash).operation_meta
+            lines = [*meta.stdout_lines, *meta.stderr_lines]
+        except Exception:  # noqa: BLE001 - fall back to pyinfra's own log lines
+            lines = self.engine.log_lines[-OUTPUT_TAIL_LINES:]
+        return self.engine.reporter.redact("\n".join(lines[-OUTPUT_TAIL_LINES:]))
+
+    def _user_args(self, as_user: str | None) -> dict[str, Any]:
+        if as_user and as_user != self.target.ssh_user:
+            # A readable working directory: tools like uv read config from the cwd.
+            return {"_sudo": True, "_sudo_user": as_user, "_use_sudo_login": False, "_chdir": "/"}
+        return {}
+
+    # -- Plan API --------------------------------------------------------------------------
+
+    def packages(self, step: str, packages: Sequence[str]) -> bool:
+        from pyinfra.operations import apt
+
+        return self._op(step, apt.packages, packages=list(packages), update=True, cache_time=24 * 3600)
+
+    def user(self, step: str, name: str, *, home: str) -> bool:
+        from pyinfra.operations import server
+
+        return self._op(step, server.user, user=name, home=home, shell="/bin/bash", create_home=True, ensure_home=True)
+
+    def directory(self, step: str, path: str, *, owner: str = "root", mode: str = "755") -> bool:
+        from pyinfra.operations import files
+
+        return self._op(step, files.directory, path=path, user=owner, group=owner, mode=mode)
+
+    def put_text(self, step: str, path: str, content: str, *, owner: str = "root", mode: str = "644") -> bool:
+        from pyinfra.operations import files
+
+        return self._op(step, files.put, src=io.StringIO(content), dest=path, user=owner, group=owner, mode=mode)
+
+    def put_file(self, step: str, local_path: str, remote_path: str, *, owner: str = "root", mode: str = "644") -> bool:
+        from pyinfra.operations import files
+
+        return self._op(step, files.put, src=local_path, dest=remote_path, user=owner, group=owner, mode=mode)
+
+    def link(self, step: str, path: str, target: str) -> bool:
+        from pyinfra.operations import files
+
+        return self._op(step, files.link, path=path, target=target)
+
+    def absent(self, step: str, path: str) -> bool:
+        from pyinfra.operations import files
+
+        return self._op(step, files.file, path=path, present=False)
+
+    def run(self, step: str, command: str, *, as_user: str | None = None) -> CommandResult:
+        from pyinfra.api.exceptions import NestedOperationError
+        from pyinfra.api.operation import add_op
+        from pyinfra.operations import server
+
+        started = time.monotonic()
+        if self.dry_run:
+            self._record(step, True, started)
+            return CommandResult(True, "")
+        args = {"_sudo": self._sudo, **self._user_args(as_user)}
+        try:
+            meta = add_op(self.engine.state, server.shell, commands=[command], host=self.host, name=step, **args)[self.host]
+        except NestedOperationError as exc:
+            self._record(step, True, started, ok=False)
+            raise RemoteError(self.target.name, step, self._failed_output(exc.args[0])) from None
+        self._record(step, True, started)
+        return CommandResult(True, self.engine.reporter.redact(meta.stdout), self.engine.reporter.redact(meta.stderr))
+
+    def service(
+        self,
+        step: str,
+        name: str,
+        *,
+        running: bool = True,
+        enabled: bool = True,
+        restarted: bool = False,
+        reloaded: bool = False,
+        daemon_reload: bool = False,
+    ) -> bool:
+        from pyinfra.operations import systemd
+
+        return self._op(
+            step,
+            systemd.service,
+            service=name,
+            running=running,
+            enabled=enabled,
+            restarted=restarted,
+            reloaded=reloaded,
+            daemon_reload=daemon_reload,
+        )
+
+    def query(self, command: str, *, as_user: str | None = None) -> CommandResult:
+        """Read-only command, run even in a dry run (the equivalent of a pyinfra fact)."""
+        from pyinfra.api.command import StringCommand
+
+        args = {"_sudo": self._sudo, **self._user_args(as_user)}
+        ok, output = self.host.run_shell_command(StringCommand(command), **args)
+        return CommandResult(bool(ok), self.engine.reporter.redact(output.stdout), self.engine.reporter.redact(output.stderr))
+
+
+class Engine:
+    """Connect to the hosts of one environment and run a function per host, in parallel."""
+
+    def __init__(self, targets: Sequence[Target], reporter: Reporter, *, dry_run: bool = False) -> None:
+        if not targets:
+            raise DjaployError("no hosts to run on")
+        self.targets = list(targets)
+        self.reporter = reporter
+        self.dry_run = dry_run
+        self.state: Any = None
+        self._hosts: dict[str, Any] = {}
+        self._log = _LogCollector()
+
+    @property
+    def log_lines(self) -> list[str]:
+        return self._log.lines
+
+    def __enter__(self) -> Engine:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.disconnect()
+
+    def connect(self) -> None:
+        """Open SSH connections to all hosts; one unreachable host fails the command before any change."""
+        import gevent
+        from pyinfra.api import Config, Inventory, State
+        from pyinfra.api.exceptions import ConnectError as PyinfraConnectError
+
+        pyinfra_logger = logging.getLogger("pyinfra")
+        pyinfra_logger.handlers[:] = [self._log]
+        pyinfra_logger.propagate = False
+        pyinfra_logger.setLevel(logging.INFO)
+
+        inventory = Inventory(([(t.name, _host_data(t)) for t in self.targets], {}))
+        config = Config(CONNECT_TIMEOUT=10, FAIL_PERCENT=0)
+        self.state = State(inventory, config, check_for_changes=self.dry_run)
+        targets = {t.name: t for t in self.targets}
+        errors: dict[str, str] = {}
+
+        def connect_one(host: Any) -> None:
+            try:
+                host.connect(raise_exceptions=True, show_errors=False)
+            except PyinfraConnectError as exc:
+                errors[host.name] = str(exc.args[0] if exc.args else exc)
+            except Exception as exc:  # noqa: BLE001 - paramiko raises many kinds; report them all
+                errors[host.name] = f"{type(exc).__name__}: {exc}"
+
+        started = time.monotonic()
+        gevent.joinall([self.state.pool.spawn(connect_one, host) for host in inventory])
+        if errors:
+            self.disconnect_hosts(inventory)
+            lines = []
+            for name, error in errors.items():
+                t = targets[name]
+                lines.append(f"[{name}] cannot connect to {t.ssh_user}@{t.ssh_host}:{t.ssh_port}: {error}")
+            raise ConnectError(
+                "\n".join(lines)
+                + "\nNothing was changed on any host. Check the host is up and the ssh_host, ssh_port, "
+                "ssh_user and ssh_key fields of the inventory."
+            )
+        for host in inventory:
+            self.state.activate_host(host)
+            self._hosts[host.name] = host
+        if not self.dry_run:
+            # Execution stage: operations added from now on run immediately, in order, per host.
+            self.state.is_executing = True
+        self.reporter.line(
+            f"connected to {len(self._hosts)} host(s) in {time.monotonic() - started:.1f}s"
+            + (" (dry run: nothing will be changed)" if self.dry_run else "")
+        )
+
+    def disconnect_hosts(self, hosts: Iterable[Any]) -> None:
+        for host in hosts:
+            try:
+                if host.connected:
+                    host.disconnect()
+            except Exception:  # noqa: BLE001 - best effort on the way out
+                pass
+
+    def disconnect(self) -> None:
+        if self.state is not None:
+            self.disconnect_hosts(self.state.inventory)
+
+    def plan_for(self, target: Target) -> PyinfraPlan:
+        return PyinfraPlan(self, self._hosts[target.name], target)
+
+    def run_per_host(self, work: Callable[[Target, PyinfraPlan], Any]) -> dict[str, BaseException | None]:
+        """Run `work` for every host in parallel; return each host's exception (None on success)."""
+        import gevent
+
+        results: dict[str, BaseException | None] = {}
+
+        def run_one(target: Target) -> None:
+            try:
+                work(target, self.plan_for(target))
+                results[target.name] = None
+            except BaseException as exc:  # noqa: BLE001 - reported per host by the caller
+                results[target.name] = exc
+
+        gevent.joinall([self.state.pool.spawn(run_one, target) for target in self.targets])
+        return results

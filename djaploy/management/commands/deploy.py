@@ -1,0 +1,43 @@
+"""manage.py deploy --env E (--latest | --release TAG | --local): ship a release."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import CommandParser
+
+from djaploy import actions
+from djaploy.artifact import RefSpec
+from djaploy.management.commands._common import DjaployCommand
+
+
+class Command(DjaployCommand):
+    help = "Build a release from git and deploy it to the hosts of an environment."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        super().add_arguments(parser)
+        which = parser.add_mutually_exclusive_group(required=True)
+        which.add_argument("--latest", action="store_true", help="deploy the commit at HEAD")
+        which.add_argument("--release", metavar="TAG", help="deploy a git tag")
+        which.add_argument("--local", action="store_true", help="deploy the working tree, uncommitted changes included")
+
+    def run(self, directory: Path, options: dict[str, Any]) -> actions.RunResult:
+        if options["release"]:
+            spec = RefSpec("release", options["release"])
+        else:
+            spec = RefSpec("local" if options["local"] else "latest")
+        result = actions.deploy(
+            directory,
+            options["env"],
+            spec,
+            out=self.stdout,
+            dry_run=options["dry_run"],
+            verbosity=options["verbosity"],
+            wsgi_setting=getattr(settings, "WSGI_APPLICATION", None),
+        )
+        if result.ok and not result.dry_run and result.release:
+            for host, urls in result.urls.items():
+                self.stdout.write(f"[{host}] release {result.release.name} is live: {' '.join(urls)}")
+        return result

@@ -1,0 +1,80 @@
+"""core: the app user, its directories, Python, the virtualenv, the env file, migrations.
+
+configure_server makes a bare Debian/Ubuntu host ready for the app; prepare_release installs a
+release's dependencies and runs its migrations and collectstatic before it serves; verify
+requires the site to answer its health check through the web server.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from djaploy import shell
+from djaploy.context import HostContext
+from djaploy.errors import RemoteError
+from djaploy.layout import VENV_COMPLETE_MARKER
+from djaploy.modules.base import BaseModule
+
+
+class Module(BaseModule):
+    name = "core"
+    apt_packages = ("python3", "python3-venv", "sudo", "curl", "ca-certificates", "tar", "gzip")
+
+    def configure_server(self, ctx: HostContext) -> None:
+        plan, paths, user = ctx.plan, ctx.paths, ctx.target.app_user
+        plan.packages("core: install python and tools", self.apt_packages)
+        self._require_python(ctx)
+        plan.user("core: app user (no sudo rights)", user, home=paths.home)
+        # nginx (www-data) must traverse into shared/ for static and media files.
+        for path in (paths.home, paths.apps_dir, paths.app_root, paths.shared, paths.static_root, paths.media_root):
+            plan.directory(f"core: directory {path}", path, owner=user, mode="755")
+        for path in (paths.data_dir, paths.meta_dir, paths.uploads_dir):
+            plan.directory(f"core: directory {path}", path, owner=user, mode="750")
+
+    def _require_python(self, ctx: HostContext) -> None:
+        if ctx.plan.dry_run:
+            return
+        found = ctx.plan.query(f"command -v {shell.q(ctx.python)}")
+        if not found.ok:
+            raise RemoteError(
+                ctx.target.name,
+                "core: check python",
+                hint=f"{ctx.python} is not available on this host after installing python3; set "
+                f"python_version in config.py to the host's Python (Debian 12: 3.11, Ubuntu 24.04: 3.12)",
+            )
+
+    def prepare_release(self, ctx: HostContext) -> None:
+        plan, paths, target = ctx.plan, ctx.paths, ctx.target
+        self._install_deploy_files(ctx)
+        assert ctx.project and ctx.code_dir
+        requirements = f"{ctx.code_dir}/{ctx.project.requirements}"
+        plan.run(
+            "core: virtualenv and requirements",
+            shell.ensure_venv(ctx.venv_dir, ctx.python, requirements, VENV_COMPLETE_MARKER),
+            as_user=target.app_user,
+        )
+        plan.put_text("core: env file", paths.env_file, shell.render_env_file(ctx.app_environment()),
+                      owner=target.app_user, mode="600")
+        ctx.manage("core: migrate", "migrate", "--noinput")
+        ctx.manage("core: collectstatic", "collectstatic", "--noinput", "-v", "0")
+
+    def _install_deploy_files(self, ctx: HostContext) -> None:
+        """Copy deploy_files/<env>/ onto the host's filesystem (it mirrors the target paths)."""
+        if ctx.config_dir is None:
+            return
+        root = Path(ctx.config_dir) / "deploy_files" / ctx.env
+        if not root.is_dir():
+            return
+        for local in sorted(p for p in root.rglob("*") if p.is_file()):
+            remote = "/" + local.relative_to(root).as_posix()
+            parent = os.path.dirname(remote)
+            ctx.plan.directory(f"deploy_files: {parent}", parent, owner="root", mode="755")
+            mode = "755" if os.access(local, os.X_OK) else "644"
+            ctx.plan.put_file(f"deploy_files: {remote}", str(local), remote, owner="root", mode=mode)
+
+    def verify(self, ctx: HostContext) -> None:
+        ctx.plan.run(
+            f"core: health check {ctx.target.health_check_path}",
+            shell.http_check(ctx.health_host, ctx.target.health_check_path),
+        )

@@ -1,0 +1,9 @@
+"""ASGI entry point, for ASGI servers (not used by the default deployment)."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ledger.settings")
+
+application = get_asgi_application()

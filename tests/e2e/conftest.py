@@ -1,0 +1,138 @@
+"""End-to-end fixtures: real sandbox VPS hosts and a git copy of infra_example to deploy.
+
+The tests drive djaploy the way a user does: `manage.py <command>` in a subprocess, then
+check what a user would check (HTTP answers through nginx, files, services) over real SSH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "infra_example"
+SANDBOX_NAME = os.environ.get("DJAPLOY_E2E_SANDBOX", "e2e")
+SECRET_KEY = "e2e-secret-" + "k" * 40
+
+
+def _can_boot_sandbox() -> str | None:
+    if os.geteuid() != 0:
+        return "end-to-end tests need root (network namespaces, systemd-nspawn)"
+    for tool in ("systemd-nspawn", "debootstrap", "tinyproxy", "ip"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (run scripts/setup.sh)"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def sandbox_hosts():
+    """Two sandbox VPS hosts for the whole session, stopped at the end."""
+    reason = _can_boot_sandbox()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the end-to-end tests: {reason}")
+        pytest.skip(reason)
+    from djaploy.sandbox import Sandbox
+
+    sandbox = Sandbox(name=SANDBOX_NAME)
+    hosts = sandbox.up(count=2)
+    try:
+        yield hosts
+    finally:
+        if not os.environ.get("DJAPLOY_E2E_KEEP"):
+            sandbox.down()
+
+
+@dataclass
+class Project:
+    """A git repository holding a copy of infra_example, and how to run its manage.py."""
+
+    root: Path
+    env: dict[str, str]
+
+    def manage(self, *args: str, check: bool = False, timeout: int = 900) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        print(f"$ manage.py {' '.join(args)} -> {result.returncode}\n{result.stdout}\n{result.stderr}")
+        if check and result.returncode != 0:
+            raise AssertionError(f"manage.py {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", *args], cwd=self.root, check=True, capture_output=True, text=True).stdout
+
+    def commit(self, message: str, tag: str | None = None) -> None:
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+        if tag:
+            self.git("tag", tag)
+
+    def write(self, relative: str, content: str) -> None:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+
+    def set_version(self, version: str) -> None:
+        self.write("ledger/version.py", f'APP_VERSION = "{version}"\n')
+
+
+def make_project(directory: Path, sandbox_name: str = SANDBOX_NAME) -> Project:
+    """Copy infra_example into `directory` as a fresh git repository (manage.py at its root)."""
+    shutil.copytree(EXAMPLE, directory, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3", "staticfiles", "media"))
+    env = {
+        **os.environ,
+        "DJAPLOY_SANDBOX_NAME": sandbox_name,
+        "LEDGER_SECRET_KEY": SECRET_KEY,
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    project = Project(directory, env)
+    project.git("init", "-q", "-b", "main")
+    project.git("config", "user.email", "e2e@djaploy.invalid")
+    project.git("config", "user.name", "e2e")
+    project.commit("initial", tag="v1")
+    return project
+
+
+def http_get(url: str, host: str | None = None, timeout: float = 10) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers={"Host": host} if host else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+def http_post_json(url: str, payload: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, sandbox_hosts) -> Iterator[Project]:
+    yield make_project(tmp_path_factory.mktemp("ledger") / "ledger")

@@ -1,0 +1,1 @@
+"""Fixtures for the config and inventory tests."""
