@@ -187,9 +187,11 @@ class PyinfraPlan:
         return self._op(step, files.link, path=path, target=target)
 
     def absent(self, step: str, path: str) -> bool:
+        from pyinfra.facts.files import Link
         from pyinfra.operations import files
 
-        return self._op(step, files.file, path=path, present=False)
+        is_link = bool(self.host.get_fact(Link, path=path, _sudo=self._sudo))
+        return self._op(step, files.link if is_link else files.file, path=path, present=False)
 
     def run(self, step: str, command: str, *, as_user: str | None = None) -> CommandResult:
         from pyinfra.api.exceptions import NestedOperationError
@@ -280,6 +282,12 @@ class Engine:
         inventory = Inventory(([(t.name, _host_data(t)) for t in self.targets], {}))
         config = Config(CONNECT_TIMEOUT=10, FAIL_PERCENT=0)
         self.state = State(inventory, config, check_for_changes=self.dry_run)
+        # pyinfra's current state is a process-wide context that add_op sets and restores around
+        # each call; with one greenlet per host those restores race. Pin it for our lifetime.
+        from pyinfra.context import ctx_inventory, ctx_state
+
+        ctx_state.set(self.state)
+        ctx_inventory.set(inventory)
         targets = {t.name: t for t in self.targets}
         errors: dict[str, str] = {}
 
@@ -325,7 +333,11 @@ class Engine:
 
     def disconnect(self) -> None:
         if self.state is not None:
+            from pyinfra.context import ctx_inventory, ctx_state
+
             self.disconnect_hosts(self.state.inventory)
+            ctx_state.reset()
+            ctx_inventory.reset()
 
     def plan_for(self, target: Target) -> PyinfraPlan:
         return PyinfraPlan(self, self._hosts[target.name], target)
