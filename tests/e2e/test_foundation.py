@@ -178,12 +178,15 @@ hosts = [HostConfig("tofu", ssh_host="{vm.address}", ssh_key="{vm.key_path}",
     assert first.returncode == 0, first.stderr
     recorded = known_hosts.read_text()
     assert vm.address in recorded
-    # Replace the recorded key with another host's key: the connection must be refused.
-    other = (open(fleet[1].known_hosts_path).read().splitlines())[0].split(None, 1)[1]
+    # Replace the recorded key with another host's key of the same type: it must be refused.
     key_type = recorded.split()[1]
-    other_key = next((line for line in open(fleet[1].known_hosts_path) if key_type in line), None)
-    assert other_key, other
-    known_hosts.write_text(f"{vm.address} {other_key.split(None, 1)[1]}")
+    other_key = next(
+        line.split(None, 1)[1]
+        for line in open(fleet[1].known_hosts_path)
+        if line.startswith(f"{fleet[1].address} ") and f" {key_type} " in line
+    )
+    assert other_key.split()[1] != recorded.split()[2]
+    known_hosts.write_text(f"{vm.address} {other_key}")
     second = project.manage("configureserver", "--env", "tofu", "--dry-run")
     assert second.returncode != 0
     assert "cannot connect" in second.stderr and "tofu" in second.stderr
