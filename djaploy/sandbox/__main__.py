@@ -1,0 +1,126 @@
+"""CLI: python -m djaploy.sandbox up [--count N] | down | status | ssh N [-- cmd...]."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import signal
+import sys
+from collections.abc import Sequence
+
+from . import settings
+from .core import Sandbox, SandboxHost
+from .errors import SandboxError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m djaploy.sandbox", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    name_help = f"sandbox name (default: $DJAPLOY_SANDBOX_NAME or {settings.DEFAULT_NAME!r})"
+    up = sub.add_parser("up", help="boot missing hosts (keeps running ones) and print how to reach them")
+    up.add_argument("--count", type=int, default=1, help="number of hosts wanted (default 1)")
+    down = sub.add_parser("down", help="stop all hosts and remove everything the sandbox created")
+    status = sub.add_parser("status", help="list recorded hosts and whether they answer over SSH")
+    ssh = sub.add_parser("ssh", help="ssh as root to host N (1-based); add -- CMD to run a command")
+    ssh.add_argument("number", type=int)
+    for p in (up, down, status, ssh):
+        p.add_argument("--name", default=None, help=name_help)
+    return parser
+
+
+def describe(host: SandboxHost) -> str:
+    """What someone needs to connect by hand or to point an inventory at the host."""
+    example = shlex.join(
+        [
+            "ssh",
+            "-i",
+            host.key_path,
+            "-o",
+            f"UserKnownHostsFile={host.known_hosts_path}",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            f"{host.root_user}@{host.address}",
+        ]
+    )
+    return (
+        f"{host.name}: {host.address} (port {host.ssh_port}; proxy http://{host.host_side_address}:"
+        f"{settings.PROXY_PORT})\n"
+        f"  ssh users:   {host.root_user}, {host.sudo_user} (passwordless sudo)\n"
+        f"  private key: {host.key_path}\n"
+        f"  known_hosts: {host.known_hosts_path}\n"
+        f"  example:     {example}\n"
+    )
+
+
+def _cmd_up(sb: Sandbox, count: int) -> int:
+    for host in sb.up(count=count):
+        print(describe(host))
+    return 0
+
+
+def _cmd_status(sb: Sandbox) -> int:
+    recorded = sb.recorded()
+    if not recorded:
+        print(f"sandbox {sb.name!r}: no hosts")
+        return 0
+    for host, running in recorded:
+        if not running:
+            state = "not running"
+        else:
+            state = "reachable" if sb.reachable(host) else "running, NOT reachable over SSH"
+        print(f"{host.name}: {host.address} {state}")
+    return 0
+
+
+def _cmd_ssh(sb: Sandbox, number: int, remote: Sequence[str]) -> int:
+    hosts = sb.status()
+    if not 1 <= number <= len(hosts):
+        raise SandboxError(f"sandbox {sb.name!r} has {len(hosts)} running host(s); no host {number}")
+    argv = hosts[number - 1].ssh_command(batch=False)
+    if remote:
+        argv.append(shlex.join(remote) if len(remote) > 1 else remote[0])
+    sys.stdout.flush()
+    os.execvp(argv[0], argv)
+    return 0  # not reached
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """Turn SIGTERM into SystemExit so a failed or aborted `up` still cleans up after itself."""
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    remote: list[str] = []
+    if "--" in args_list:  # everything after -- is the remote command, untouched by argparse
+        cut = args_list.index("--")
+        args_list, remote = args_list[:cut], args_list[cut + 1 :]
+    args = _parser().parse_args(args_list)
+    if remote and args.command != "ssh":
+        print("error: '-- CMD' only goes with the ssh command", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        sb = Sandbox(args.name)
+        if args.command == "up":
+            return _cmd_up(sb, args.count)
+        if args.command == "down":
+            sb.down()
+            print(f"sandbox {sb.name!r}: down")
+            return 0
+        if args.command == "status":
+            return _cmd_status(sb)
+        return _cmd_ssh(sb, args.number, remote)
+    except SandboxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
