@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from djaploy.artifact import RefSpec, Release, build_release
 from djaploy.config import Target
@@ -20,10 +20,9 @@ from djaploy.engine import Engine, Redactor, Reporter
 from djaploy.errors import DjaployError
 from djaploy.inventory import load_targets
 from djaploy.modules.base import BaseModule, load_modules
-from djaploy.project import Project, inspect_project
-from djaploy.strategies import in_place
-
-STRATEGIES: dict[str, Callable[[HostContext, list[BaseModule]], None]] = {"in_place": in_place.deploy}
+from djaploy.project import inspect_project
+from djaploy.strategies import STRATEGIES
+from djaploy.strategies.common import audit_fields, locked
 
 
 @dataclass
@@ -36,8 +35,10 @@ class RunResult:
     seconds: float = 0.0
     errors: dict[str, BaseException] = field(default_factory=dict)
     changed: dict[str, int] = field(default_factory=dict)
+    messages: dict[str, str] = field(default_factory=dict)
     release: Release | None = None
     urls: dict[str, list[str]] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -52,41 +53,57 @@ class RunFailed(DjaployError):
         super().__init__(message)
 
 
-def _reporter(out: TextIO, targets: list[Target], verbosity: int) -> Reporter:
-    secrets = [value for target in targets for value in target.secrets.values()]
-    return Reporter(out=out, redact=Redactor(secrets), verbosity=verbosity)
+@dataclass
+class Session:
+    """Validated inputs of one command: config, hosts, modules, and the reporter."""
+
+    config_dir: Path
+    env: str
+    targets: list[Target]
+    modules: dict[str, list[BaseModule]]
+    reporter: Reporter
+    config: Any
 
 
-def _modules_for(targets: list[Target], config_dir: Path) -> dict[str, list[BaseModule]]:
+def open_session(config_dir: Path, env: str, out: TextIO, verbosity: int) -> Session:
+    """Load and validate everything before any connection."""
+    config, targets = load_targets(config_dir, env)
     config_file = str(config_dir / "config.py")
-    return {target.name: load_modules(target.modules, file=config_file) for target in targets}
+    modules = {target.name: load_modules(target.modules, file=config_file) for target in targets}
+    for target in targets:
+        if target.deployment_strategy not in STRATEGIES:  # config validation knows the names too
+            raise DjaployError(f"{target.source_file}: host {target.name}: unknown deployment_strategy {target.deployment_strategy!r}")
+    secrets = [value for target in targets for value in target.secrets.values()]
+    reporter = Reporter(out=out, redact=Redactor(secrets), verbosity=verbosity)
+    return Session(config_dir, env, targets, modules, reporter, config)
 
 
 def _site_urls(target: Target) -> list[str]:
     return [f"http://{domain}/" for domain in target.domains] or [f"http://{target.ssh_host}/"]
 
 
-def _run(
-    command: str,
-    env: str,
-    targets: list[Target],
-    reporter: Reporter,
-    dry_run: bool,
-    work: Callable[[Target, Plan], None],
-    result: RunResult,
-) -> RunResult:
+def _run(session: Session, result: RunResult, work: Callable[[HostContext, list[BaseModule]], str | None], **context: Any) -> RunResult:
+    """Connect, run `work` on every host in parallel, collect per-host outcomes."""
     started = time.monotonic()
-    with Engine(targets, reporter, dry_run=dry_run) as engine:
-        outcomes = engine.run_per_host(work)
+    reporter = session.reporter
+
+    def host_work(target: Target, plan: Plan) -> None:
+        ctx = HostContext(env=session.env, target=target, plan=plan, config_dir=session.config_dir, **context)
+        message = work(ctx, session.modules[target.name])
+        if message:
+            result.messages[target.name] = message
+
+    with Engine(session.targets, reporter, dry_run=result.dry_run) as engine:
+        outcomes = engine.run_per_host(host_work)
     result.seconds = time.monotonic() - started
-    for target in targets:
+    for target in session.targets:
         result.changed[target.name] = len(reporter.changed_steps(target.name))
         result.urls[target.name] = _site_urls(target)
         error = outcomes.get(target.name)
         if error is not None:
             result.errors[target.name] = error
     if result.errors:
-        lines = [f"{command} failed on {len(result.errors)} of {len(targets)} host(s):"]
+        lines = [f"{result.command} failed on {len(result.errors)} of {len(session.targets)} host(s):"]
         for name, error in result.errors.items():
             if isinstance(error, KeyboardInterrupt):
                 lines.append(f"[{name}] interrupted")
@@ -100,27 +117,13 @@ def _run(
 
 def configure_server(config_dir: Path, env: str, *, out: TextIO, dry_run: bool = False, verbosity: int = 1) -> RunResult:
     """Provision every host of `env`: users, Python, web server, directories. Idempotent."""
-    _config, targets = load_targets(config_dir, env)
-    modules = _modules_for(targets, config_dir)
-    reporter = _reporter(out, targets, verbosity)
+    session = open_session(config_dir, env, out, verbosity)
 
-    def work(target: Target, plan: Plan) -> None:
-        ctx = HostContext(env=env, target=target, plan=plan, config_dir=config_dir)
-        for module in modules[target.name]:
+    def work(ctx: HostContext, modules: list[BaseModule]) -> None:
+        for module in modules:
             module.configure_server(ctx)
 
-    return _run("configureserver", env, targets, reporter, dry_run, work, RunResult("configureserver", env, dry_run))
-
-
-def _strategy(target: Target, config_dir: Path) -> Callable[[HostContext, list[BaseModule]], None]:
-    try:
-        return STRATEGIES[target.deployment_strategy]
-    except KeyError:
-        raise DjaployError(
-            f"{target.source_file}: host {target.name}: deployment_strategy "
-            f"{target.deployment_strategy!r} is not available in this version of djaploy yet; "
-            f"available: {', '.join(STRATEGIES)}"
-        ) from None
+    return _run(session, RunResult("configureserver", env, dry_run), work)
 
 
 def deploy(
@@ -132,25 +135,83 @@ def deploy(
     dry_run: bool = False,
     verbosity: int = 1,
     wsgi_setting: str | None = None,
+    activate: bool = False,
+    force_unlock: bool = False,
 ) -> RunResult:
     """Build a release from git and ship it to every host of `env` with its strategy."""
-    config, targets = load_targets(config_dir, env)
-    modules = _modules_for(targets, config_dir)
-    strategies = {target.name: _strategy(target, config_dir) for target in targets}
-    project: Project = inspect_project(
+    session = open_session(config_dir, env, out, verbosity)
+    project = inspect_project(
         config_dir,
-        manage_py_path=config.manage_py_path,
-        wsgi_application=config.wsgi_application,
+        manage_py_path=session.config.manage_py_path,
+        wsgi_application=session.config.wsgi_application,
         wsgi_setting=wsgi_setting,
     )
-    reporter = _reporter(out, targets, verbosity)
     with tempfile.TemporaryDirectory(prefix="djaploy-release-") as workdir:
-        release = build_release(project, spec, Path(workdir), config.python_version)
-        reporter.line(f"release {release.name} from {release.ref} (commit {release.commit[:8]})")
+        release = build_release(project, spec, Path(workdir), session.config.python_version)
+        session.reporter.line(f"release {release.name} from {release.ref} (commit {release.commit[:8]})")
 
-        def work(target: Target, plan: Plan) -> None:
-            ctx = HostContext(env=env, target=target, plan=plan, config_dir=config_dir, project=project, release=release)
-            strategies[target.name](ctx, modules[target.name])
+        def work(ctx: HostContext, modules: list[BaseModule]) -> str:
+            strategy = STRATEGIES[ctx.target.deployment_strategy]
+            audit = audit_fields(ctx)
+            with locked(ctx, "deploy", audit, force_unlock=force_unlock):
+                return strategy.deploy(ctx, modules, audit, activate)
 
-        result = RunResult("deploy", env, dry_run, release=release)
-        return _run("deploy", env, targets, reporter, dry_run, work, result)
+        return _run(session, RunResult("deploy", env, dry_run, release=release), work, project=project, release=release)
+
+
+def _switch_action(command: str, config_dir: Path, env: str, *, out: TextIO, dry_run: bool, verbosity: int,
+                   to: str | None = None, force_unlock: bool = False, wsgi_setting: str | None = None) -> RunResult:
+    session = open_session(config_dir, env, out, verbosity)
+    project = inspect_project(config_dir, manage_py_path=session.config.manage_py_path,
+                              wsgi_application=session.config.wsgi_application, wsgi_setting=wsgi_setting)
+
+    def work(ctx: HostContext, modules: list[BaseModule]) -> str:
+        strategy = STRATEGIES[ctx.target.deployment_strategy]
+        audit: dict[str, Any] = {}
+        with locked(ctx, command, audit, force_unlock=force_unlock):
+            if command == "rollback":
+                return strategy.rollback(ctx, modules, audit, to)
+            return strategy.activate(ctx, modules, audit)
+
+    return _run(session, RunResult(command, env, dry_run), work, project=project)
+
+
+def activate(config_dir: Path, env: str, *, out: TextIO, dry_run: bool = False, verbosity: int = 1, **options: Any) -> RunResult:
+    """bluegreen: check the staged slot and switch traffic to it."""
+    return _switch_action("activate", config_dir, env, out=out, dry_run=dry_run, verbosity=verbosity, **options)
+
+
+def rollback(config_dir: Path, env: str, *, out: TextIO, dry_run: bool = False, verbosity: int = 1, **options: Any) -> RunResult:
+    """Back to the previous release (zero_downtime) or slot (bluegreen)."""
+    return _switch_action("rollback", config_dir, env, out=out, dry_run=dry_run, verbosity=verbosity, **options)
+
+
+def status(config_dir: Path, env: str, *, out: TextIO, verbosity: int = 1) -> RunResult:
+    """Per host: strategy, live release or slot, releases, services, lock, recent audit lines."""
+    from djaploy.status import read_status
+
+    session = open_session(config_dir, env, out, verbosity)
+    result = RunResult("status", env, dry_run=False)
+
+    def work(ctx: HostContext, modules: list[BaseModule]) -> None:
+        result.data[ctx.target.name] = read_status(ctx)
+
+    return _run(session, result, work)
+
+
+def unlock(config_dir: Path, env: str, *, out: TextIO, verbosity: int = 1) -> RunResult:
+    """Break a stale deploy lock on purpose (a deployer killed mid-deploy leaves one)."""
+    from djaploy import shell
+
+    session = open_session(config_dir, env, out, verbosity)
+    result = RunResult("unlock", env, dry_run=False)
+
+    def work(ctx: HostContext, modules: list[BaseModule]) -> str:
+        lock = ctx.paths.lock_dir
+        held = ctx.plan.query(f"cat {shell.q(lock)}/info.json 2>/dev/null").stdout.strip()
+        if not held:
+            return "no lock was held"
+        ctx.plan.run("break deploy lock", f"rm -rf {shell.q(lock)}")
+        return f"lock broken (was held by: {held})"
+
+    return _run(session, result, work)

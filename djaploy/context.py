@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from djaploy import shell
-from djaploy.layout import AppPaths, project_subdir
+from djaploy.layout import ENV_FILE_NAME, AppPaths, AppService, project_subdir
 
 if TYPE_CHECKING:
     from djaploy.artifact import Release
@@ -75,6 +75,8 @@ class HostContext:
     project: Project | None = None
     release: Release | None = None
     code_dir: str | None = None  # where this deploy's release lives on the host
+    service: AppService | None = None  # the gunicorn service this operation starts or restarts
+    state: dict = field(default_factory=dict)  # the host's .djaploy/state.json, read at the start
     notes: list[str] = field(default_factory=list)  # lines for the final summary
 
     @property
@@ -91,6 +93,17 @@ class HostContext:
     def venv_dir(self) -> str:
         assert self.release
         return self.paths.venv_dir(self.release.dependency_hash, self.target.python_version)
+
+    @property
+    def env_file(self) -> str:
+        """This release's environment file (the service reads it through its code link)."""
+        assert self.code_dir
+        return f"{self.code_dir}/{ENV_FILE_NAME}"
+
+    @property
+    def wsgi_application(self) -> str:
+        assert self.project
+        return self.target.wsgi_application or self.project.wsgi_application
 
     @property
     def python(self) -> str:
@@ -112,7 +125,7 @@ class HostContext:
 
     def manage(self, step: str, *args: str) -> CommandResult:
         """Run manage.py in this deploy's release as the app user, with the app's environment."""
-        command = shell.manage_py(self.paths.env_file, self.project_dir, self.venv_dir, args)
+        command = shell.manage_py(self.env_file, self.project_dir, self.venv_dir, args)
         return self.plan.run(step, command, as_user=self.target.app_user)
 
     @property

@@ -355,5 +355,12 @@ class Engine:
             except BaseException as exc:  # noqa: BLE001 - reported per host by the caller
                 results[target.name] = exc
 
-        gevent.joinall([self.state.pool.spawn(run_one, target) for target in self.targets])
+        greenlets = [self.state.pool.spawn(run_one, target) for target in self.targets]
+        try:
+            gevent.joinall(greenlets, raise_error=False)
+        except KeyboardInterrupt:
+            # Ctrl-C: let every host unwind (release its lock, write its audit line) before exiting.
+            self.reporter.line("interrupted: stopping, releasing locks...")
+            gevent.killall(greenlets, exception=KeyboardInterrupt, block=True, timeout=60)
+            raise
         return results

@@ -4,14 +4,21 @@ On the host, one app lives under ``/home/{app_user}/apps/{project}/``:
 
     code/                     in_place: the live code (the extracted release tarball)
     releases/<release>/       zero_downtime: immutable releases
-    current -> releases/<r>   zero_downtime: the live release
+    current -> releases/<r>   zero_downtime: the live release (swapped atomically)
+    live.sock -> <socket>     the socket that gets traffic; the web server always connects here,
+                              so switching traffic is an atomic link swap, never a reload
+    slots/blue/, slots/green/ bluegreen: the two slots, each with its own service and socket
     shared/
-      env                     environment file for services and manage.py (0600, secrets)
       data/                   DJAPLOY_DATA_DIR: SQLite database and other app data
       media/                  DJAPLOY_MEDIA_ROOT: user uploads
       staticfiles/            DJAPLOY_STATIC_ROOT: collectstatic output
       venv-<hash>-py<ver>/    virtualenv keyed by the pinned requirements and Python version
+    Every code folder above (code/, releases/<r>/, slots/<slot>/) also holds:
+      .djaploy-env            the release's environment file (0600, app user: holds secrets)
+      .djaploy-venv ->        link to the virtualenv in shared/ that the release runs with
+      .djaploy-release.json   what the release is (name, commit, ref, deployed_at, python, venv)
     .djaploy/
+      state.json              strategy, live release or active slot, release history
       uploads/                release tarballs while they are being extracted
       lock/                   deploy lock (mkdir is atomic)
       audit.jsonl             one JSON line per deploy, activate, rollback
@@ -23,6 +30,49 @@ import posixpath
 from dataclasses import dataclass
 
 VENV_COMPLETE_MARKER = ".djaploy-complete"
+ENV_FILE_NAME = ".djaploy-env"
+VENV_LINK_NAME = ".djaploy-venv"
+RELEASE_INFO_NAME = ".djaploy-release.json"
+SLOTS = ("blue", "green")
+
+
+@dataclass(frozen=True)
+class AppService:
+    """One gunicorn service of the app: its systemd units, its socket and the code it runs.
+
+    in_place and zero_downtime have one (``{project}``); bluegreen has one per slot
+    (``{project}-blue``, ``{project}-green``). The unit runs from `code_link`, a path whose
+    target a deploy changes (code/, current, slots/<slot>), so unit files never change
+    between releases.
+    """
+
+    name: str
+    socket_path: str
+    code_link: str
+
+    @property
+    def service(self) -> str:
+        return f"{self.name}.service"
+
+    @property
+    def socket_unit(self) -> str:
+        return f"{self.name}.socket"
+
+    @property
+    def service_path(self) -> str:
+        return f"/etc/systemd/system/{self.service}"
+
+    @property
+    def socket_unit_path(self) -> str:
+        return f"/etc/systemd/system/{self.socket_unit}"
+
+    @property
+    def env_file(self) -> str:
+        return posixpath.join(self.code_link, ENV_FILE_NAME)
+
+    @property
+    def venv_link(self) -> str:
+        return posixpath.join(self.code_link, VENV_LINK_NAME)
 
 
 @dataclass(frozen=True)
@@ -47,10 +97,6 @@ class AppPaths:
     @property
     def shared(self) -> str:
         return posixpath.join(self.app_root, "shared")
-
-    @property
-    def env_file(self) -> str:
-        return posixpath.join(self.shared, "env")
 
     @property
     def data_dir(self) -> str:
@@ -80,6 +126,31 @@ class AppPaths:
     def current(self) -> str:
         return posixpath.join(self.app_root, "current")
 
+    @property
+    def live_link(self) -> str:
+        return posixpath.join(self.app_root, "live.sock")
+
+    @property
+    def slots_dir(self) -> str:
+        return posixpath.join(self.app_root, "slots")
+
+    def slot_dir(self, slot: str) -> str:
+        return posixpath.join(self.slots_dir, slot)
+
+    def service_for(self, strategy: str, slot: str | None = None) -> AppService:
+        """The service that serves the app for a strategy (and slot, for bluegreen)."""
+        if strategy == "bluegreen":
+            if slot not in SLOTS:
+                raise ValueError(f"bluegreen needs a slot (blue or green), got {slot!r}")
+            name = f"{self.project_name}-{slot}"
+            return AppService(name, f"/run/{name}/{self.project_name}.sock", self.slot_dir(slot))
+        code_link = self.current if strategy == "zero_downtime" else self.code_dir
+        return AppService(self.project_name, self.socket_path, code_link)
+
+    def all_services(self) -> list[AppService]:
+        """Every service any strategy may have left on the host (for status and clean-up)."""
+        return [self.service_for("in_place"), *(self.service_for("bluegreen", s) for s in SLOTS)]
+
     def venv_dir(self, dependency_hash: str, python_version: str) -> str:
         return posixpath.join(self.shared, f"venv-{dependency_hash}-py{python_version}")
 
@@ -102,24 +173,21 @@ class AppPaths:
     def audit_log(self) -> str:
         return posixpath.join(self.meta_dir, "audit.jsonl")
 
+    @property
+    def state_file(self) -> str:
+        return posixpath.join(self.meta_dir, "state.json")
+
+    @property
+    def check_socket(self) -> str:
+        """Private socket of the temporary gunicorn that proves a release before it serves."""
+        return posixpath.join(self.meta_dir, "check.sock")
+
     # -- system-wide paths owned by the app --------------------------------------------------
 
     @property
-    def service_name(self) -> str:
-        return f"{self.project_name}.service"
-
-    @property
-    def unit_path(self) -> str:
-        return f"/etc/systemd/system/{self.service_name}"
-
-    @property
-    def runtime_dir_name(self) -> str:
-        """systemd RuntimeDirectory= name; systemd creates /run/<name> owned by the app user."""
-        return self.project_name
-
-    @property
     def socket_path(self) -> str:
-        return f"/run/{self.runtime_dir_name}/{self.project_name}.sock"
+        """The socket of the in_place/zero_downtime service (held open by a systemd socket unit)."""
+        return f"/run/{self.project_name}/{self.project_name}.sock"
 
     @property
     def nginx_site_available(self) -> str:
@@ -128,6 +196,11 @@ class AppPaths:
     @property
     def nginx_site_enabled(self) -> str:
         return f"/etc/nginx/sites-enabled/{self.project_name}.conf"
+
+    @property
+    def nginx_upstream(self) -> str:
+        """The upstream block the site includes; switching traffic rewrites only this file."""
+        return f"/etc/nginx/sites-available/{self.project_name}-upstream.conf"
 
 
 def project_subdir(code_root: str, manage_py_relpath: str) -> str:

@@ -6,6 +6,7 @@ quoting is done once, with shlex, never with hand-built f-string scripts.
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from collections.abc import Iterable, Mapping
@@ -96,4 +97,81 @@ def http_check(host_header: str, path: str, *, url_base: str = "http://127.0.0.1
         f'echo "health check {path} for Host {host_header} failed: HTTP $code" >&2; '
         f"cat /tmp/djaploy-health-err.$$ >&2; head -c 600 /tmp/djaploy-health.$$ >&2; echo >&2; "
         f"rm -f /tmp/djaploy-health*.$$; exit 1; fi; sleep 0.5; done"
+    )
+
+
+def switch_symlink(link: str, target: str) -> str:
+    """Point `link` at `target` atomically: a temporary link renamed over the old one.
+
+    Never rm-then-ln: there is no moment when `link` is missing.
+    """
+    temporary = f"{link}.djaploy-tmp"
+    return f"ln -sfn {q(target)} {q(temporary)} && mv -T {q(temporary)} {q(link)}"
+
+
+def write_file_atomically(path: str, content: str) -> str:
+    """Write small non-secret content (JSON state) through a temporary file and a rename."""
+    temporary = f"{path}.tmp"
+    return f"printf '%s\\n' {q(content)} > {q(temporary)} && mv -f {q(temporary)} {q(path)}"
+
+
+def acquire_lock(lock_dir: str, info: str) -> str:
+    """mkdir is atomic: exactly one deployer creates the lock. Prints 'acquired' or 'held' + holder."""
+    info_file = q(f"{lock_dir}/info.json")
+    return (
+        f"mkdir -p {q(posixpath.dirname(lock_dir))} && "
+        f"if mkdir {q(lock_dir)} 2>/dev/null; then printf '%s\\n' {q(info)} > {info_file} && echo acquired; "
+        f"else echo held; cat {info_file} 2>/dev/null || echo '{{}}'; fi"
+    )
+
+
+def release_lock(lock_dir: str, audit_log: str, audit_line: str) -> str:
+    """Append the audit line, then release the lock (one round trip at the end of an operation)."""
+    return f"printf '%s\\n' {q(audit_line)} >> {q(audit_log)}; rm -rf {q(lock_dir)}"
+
+
+def gate_check(*, venv_dir: str, project_dir: str, env_file: str, wsgi: str, socket: str, log: str,
+               host_header: str, path: str, attempts: int = 40) -> str:
+    """Prove a release before it takes traffic: run it in a private gunicorn, require 2xx/3xx.
+
+    The check goes to a socket only this gunicorn listens on, so old workers cannot answer
+    for it. A release that does not import makes gunicorn exit: the log tail says why.
+    """
+    gunicorn = f"{venv_dir}/bin/gunicorn"
+    start = (
+        f"rm -f {q(socket)}; ( {with_env_file(env_file, f'cd {q(project_dir)} && exec {q(gunicorn)} {q(wsgi)} --bind unix:{q(socket)} --workers 1 --timeout 30')} ) "
+        f"> {q(log)} 2>&1 & pid=$!; "
+        f"trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f {q(socket)}' EXIT; "
+    )
+    curl = (
+        f"curl -sS -o /tmp/djaploy-gate.$$ -w '%{{http_code}}' --max-time 10 --unix-socket {q(socket)} "
+        f"-H {q('Host: ' + host_header)} {q('http://localhost' + path)}"
+    )
+    return start + (
+        f"i=0; while :; do "
+        f"if ! kill -0 $pid 2>/dev/null; then tail -n 20 {q(log)} >&2; echo 'the release did not start: gunicorn exited (log above)' >&2; exit 1; fi; "
+        f"if [ -S {q(socket)} ]; then code=$({curl} 2>/dev/null) || code=000; "
+        f'case "$code" in 2??|3??) echo "release answers {path}: HTTP $code"; rm -f /tmp/djaploy-gate.$$; exit 0;; 000) ;; '
+        f"*) tail -n 12 {q(log)} >&2; head -c 600 /tmp/djaploy-gate.$$ >&2; echo >&2; "
+        f'echo "the release answers {path} for Host {host_header} with HTTP $code (needs 2xx/3xx)" >&2; '
+        f"rm -f /tmp/djaploy-gate.$$; exit 1;; esac; fi; "
+        f"i=$((i+1)); if [ $i -ge {attempts} ]; then tail -n 20 {q(log)} >&2; echo 'the release did not answer in time (log above)' >&2; exit 1; fi; "
+        f"sleep 0.25; done"
+    )
+
+
+def remove_unused_venvs(shared: str, code_dirs_glob: str) -> str:
+    """Remove venvs in `shared` that no kept code folder links to (by resolved path)."""
+    return (
+        f"for v in {q(shared)}/venv-*; do [ -d \"$v\" ] || continue; used=0; "
+        f"for l in {code_dirs_glob}; do [ -L \"$l\" ] && [ \"$(readlink -f \"$l\")\" = \"$(readlink -f \"$v\")\" ] && used=1; done; "
+        f"if [ $used = 0 ]; then rm -rf \"$v\" && echo \"removed $v\"; fi; done; true"
+    )
+
+
+def wait_nginx_reloaded(seconds: int = 10) -> str:
+    """`systemctl reload nginx` returns before old workers are gone; wait until they are."""
+    return (
+        f"i=0; while pgrep -f 'nginx: worker process is shutting dow[n]' >/dev/null; do "
+        f"i=$((i+1)); [ $i -ge {seconds * 10} ] && break; sleep 0.1; done; true"
     )

@@ -6,10 +6,12 @@ or the class itself (``"infra.modules.timers.NightlyReport"``).
 
 Hooks run per host, in the order the modules are listed, and in this order per command:
 
-    configureserver: configure_server
-    deploy:          prepare_release  (code and venv are on the host, release not serving yet)
-                     publish          (make the release serve: services, web server)
-                     verify           (the release answers; raise to fail the deploy)
+    configureserver:    configure_server
+    deploy:             prepare_release  (code and venv are on the host, release not serving yet)
+                        publish          (make the release serve: services, web server)
+                        verify           (the release answers; raise to fail the deploy)
+    activate, rollback: route_traffic    (traffic now goes to ctx.service: the live link moved)
+                        verify
 
 Each hook receives a context (``djaploy.context.HostContext``) with the resolved host config,
 the remote paths (``ctx.paths``) and the plan (``ctx.plan``) whose methods change the host.
@@ -48,6 +50,9 @@ class BaseModule:
 
     def verify(self, ctx: HostContext) -> None:
         """Check the release works; raise (or let a plan step fail) to fail the deploy."""
+
+    def route_traffic(self, ctx: HostContext) -> None:
+        """Traffic was just switched to `ctx.service` (its socket is behind the live link)."""
 
     def __repr__(self) -> str:
         return f"<module {self.name or type(self).__name__}>"

@@ -13,7 +13,7 @@ from pathlib import Path
 from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.errors import RemoteError
-from djaploy.layout import VENV_COMPLETE_MARKER
+from djaploy.layout import VENV_COMPLETE_MARKER, VENV_LINK_NAME
 from djaploy.modules.base import BaseModule
 
 
@@ -45,16 +45,18 @@ class Module(BaseModule):
             )
 
     def prepare_release(self, ctx: HostContext) -> None:
-        plan, paths, target = ctx.plan, ctx.paths, ctx.target
+        plan, target = ctx.plan, ctx.target
         self._install_deploy_files(ctx)
         assert ctx.project and ctx.code_dir
         requirements = f"{ctx.code_dir}/{ctx.project.requirements}"
+        venv_link = f"{ctx.code_dir}/{VENV_LINK_NAME}"
         plan.run(
             "core: virtualenv and requirements",
-            shell.ensure_venv(ctx.venv_dir, ctx.python, requirements, VENV_COMPLETE_MARKER),
+            shell.ensure_venv(ctx.venv_dir, ctx.python, requirements, VENV_COMPLETE_MARKER)
+            + f" && ln -sfn {shell.q(ctx.venv_dir)} {shell.q(venv_link)}",
             as_user=target.app_user,
         )
-        plan.put_text("core: env file", paths.env_file, shell.render_env_file(ctx.app_environment()),
+        plan.put_text("core: env file", ctx.env_file, shell.render_env_file(ctx.app_environment()),
                       owner=target.app_user, mode="600")
         ctx.manage("core: migrate", "migrate", "--noinput")
         ctx.manage("core: collectstatic", "collectstatic", "--noinput", "-v", "0")

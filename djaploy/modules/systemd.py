@@ -1,39 +1,77 @@
-"""systemd: run the app's gunicorn as a systemd service on a unix socket."""
+"""systemd: run the app's gunicorn as a socket-activated systemd service.
+
+systemd owns the listening socket (`{name}.socket`), so restarting the service onto a new
+release never refuses a connection: the old gunicorn stops gracefully (TERM: in-flight requests
+finish) while new connections wait in the socket's backlog for the new one.
+"""
 
 from __future__ import annotations
 
 from djaploy.context import HostContext
+from djaploy.layout import AppService, project_subdir
 from djaploy.modules.base import BaseModule
 from djaploy.render import render
 
 
-def gunicorn_unit(ctx: HostContext) -> str:
-    """The unit file for the app's gunicorn, serving this deploy's release."""
-    paths, target = ctx.paths, ctx.target
+def _values(ctx: HostContext, service: AppService) -> dict[str, object]:
+    target = ctx.target
     assert ctx.project
-    return render(
-        "gunicorn.service.j2",
-        project=target.project_name,
-        env=ctx.env,
-        app_user=target.app_user,
-        runtime_dir=paths.runtime_dir_name,
-        project_dir=ctx.project_dir,
-        env_file=paths.env_file,
-        venv_dir=ctx.venv_dir,
-        wsgi_application=target.wsgi_application or ctx.project.wsgi_application,
-        socket=paths.socket_path,
-        workers=target.gunicorn_workers,
-    )
+    return {
+        "project": target.project_name,
+        "env": ctx.env,
+        "name": service.name,
+        "service": service.service,
+        "socket_unit": service.socket_unit,
+        "app_user": target.app_user,
+        "code_link": service.code_link,
+        "project_dir": project_subdir(service.code_link, ctx.project.manage_py),
+        "env_file": service.env_file,
+        "venv_link": service.venv_link,
+        "wsgi_application": ctx.wsgi_application,
+        "socket": service.socket_path,
+        "workers": target.gunicorn_workers,
+    }
+
+
+def gunicorn_unit(ctx: HostContext, service: AppService) -> str:
+    return render("gunicorn.service.j2", **_values(ctx, service))
+
+
+def gunicorn_socket(ctx: HostContext, service: AppService) -> str:
+    return render("gunicorn.socket.j2", **_values(ctx, service))
+
+
+def install_units(ctx: HostContext, service: AppService) -> None:
+    """Write the socket and service units; reload systemd only when they changed."""
+    changed = ctx.plan.put_text(f"systemd: {service.socket_unit}", service.socket_unit_path, gunicorn_socket(ctx, service))
+    changed |= ctx.plan.put_text(f"systemd: {service.service}", service.service_path, gunicorn_unit(ctx, service))
+    ctx.plan.service(f"systemd: {service.socket_unit} listening", service.socket_unit, daemon_reload=changed)
+
+
+def restart(ctx: HostContext, service: AppService) -> None:
+    """Start or gracefully restart the service on the release its code link points at."""
+    ctx.plan.service(f"systemd: restart {service.service}", service.service, restarted=True)
+
+
+def retire_other_services(ctx: HostContext, keep: list[AppService]) -> None:
+    """Stop services another strategy left behind, once traffic no longer goes to them."""
+    kept = {service.name for service in keep}
+    for service in ctx.paths.all_services():
+        if service.name in kept:
+            continue
+        ctx.plan.run(
+            f"systemd: retire {service.name}",
+            f"if [ -e {service.service_path} ]; then systemctl disable --now {service.service} {service.socket_unit} "
+            f"&& rm -f {service.service_path} {service.socket_unit_path} && systemctl daemon-reload; fi",
+        )
 
 
 class Module(BaseModule):
     name = "systemd"
 
     def publish(self, ctx: HostContext) -> None:
-        paths = ctx.paths
-        unit_changed = ctx.plan.put_text("systemd: unit file", paths.unit_path, gunicorn_unit(ctx))
-        ctx.plan.service(
-            f"systemd: restart {paths.service_name}", paths.service_name, restarted=True, daemon_reload=unit_changed
-        )
+        assert ctx.service
+        install_units(ctx, ctx.service)
+        restart(ctx, ctx.service)
         for extra in ctx.target.services:
             ctx.plan.service(f"systemd: restart {extra}", extra, restarted=True)

@@ -2,34 +2,50 @@
 
 The release is extracted beside the live code and renamed into place, then dependencies,
 migrations and collectstatic run, then the service restarts and the health check must pass.
+There is no previous release to roll back to.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from djaploy import shell
 from djaploy.context import HostContext
+from djaploy.errors import DjaployError
 from djaploy.modules.base import BaseModule
+from djaploy.modules.systemd import retire_other_services
+from djaploy.strategies.common import clean_up, read_state, release_info, route_traffic, run_hooks, upload_and_extract, write_state
+
+NAME = "in_place"
 
 
-def upload_release(ctx: HostContext) -> str:
-    """Upload the release tarball; return its remote path."""
-    assert ctx.release
+def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], activate: bool = False) -> str:
     paths = ctx.paths
-    remote = paths.upload_path(ctx.release.name)
-    ctx.plan.put_file("upload release", str(ctx.release.tarball), remote, owner=ctx.target.app_user, mode="640")
-    return remote
-
-
-def deploy(ctx: HostContext, modules: list[BaseModule]) -> None:
-    paths = ctx.paths
-    tarball = upload_release(ctx)
+    ctx.service = paths.service_for(NAME)
     staging = f"{paths.code_dir}.new"
-    ctx.plan.run(
-        "extract release",
-        f"{shell.extract_tarball(tarball, staging)} && {shell.replace_dir(staging, paths.code_dir)} && rm -f {shell.q(tarball)}",
-        as_user=ctx.target.app_user,
-    )
+    upload_and_extract(ctx, staging)
+    ctx.plan.run("put release in place", shell.replace_dir(staging, paths.code_dir), as_user=ctx.target.app_user)
     ctx.code_dir = paths.code_dir
-    for hook in ("prepare_release", "publish", "verify"):
-        for module in modules:
-            getattr(module, hook)(ctx)
+    run_hooks(ctx, modules, "prepare_release", "publish")
+    route_traffic(ctx, modules)
+    run_hooks(ctx, modules, "verify")
+    retire_other_services(ctx, keep=[ctx.service])
+    clean_up(ctx, NAME)
+    assert ctx.release
+    write_state(ctx, {"strategy": NAME, "current": ctx.release.name, "releases": {ctx.release.name: release_info(ctx)}})
+    return f"release {ctx.release.name} is live"
+
+
+def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], to: str | None = None) -> str:
+    raise DjaployError(
+        f"[{ctx.target.name}] rollback is not available with deployment_strategy='in_place': it keeps no "
+        "previous release. Redeploy an earlier tag (`deploy --release TAG`), or switch to 'zero_downtime' "
+        "or 'bluegreen', which keep previous releases for a fast rollback."
+    )
+
+
+def activate(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any]) -> str:
+    raise DjaployError(f"[{ctx.target.name}] activate is for deployment_strategy='bluegreen'; in_place deploys go live at once")
+
+
+__all__ = ["activate", "deploy", "read_state", "rollback"]

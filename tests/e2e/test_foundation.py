@@ -11,6 +11,7 @@ import pytest
 from tests.e2e.conftest import SECRET_KEY, Project, http_get, http_post_json
 
 ENV = "fleet"
+ENV_FILE = "/home/ledger/apps/ledger/code/.djaploy-env"
 
 INVENTORY = '''
 from djaploy.config import HostConfig
@@ -84,12 +85,11 @@ def test_deploy_tag_serves_page_and_css_through_nginx(project: Project, fleet) -
         # gunicorn runs under systemd on a unix socket; nginx is the only listener on port 80.
         assert run_on(host, "systemctl is-active ledger.service").strip() == "active"
         assert run_on(host, "test -S /run/ledger/ledger.sock && echo socket").strip() == "socket"
-        # The env file holds the secret, readable only by the app user.
-        assert run_on(host, "stat -c '%a %U' /home/ledger/apps/ledger/shared/env").strip() == "600 ledger"
-        assert f'DJANGO_SECRET_KEY="{SECRET_KEY}"' in run_on(host, "cat /home/ledger/apps/ledger/shared/env")
-        # deploy_files/sandbox/ is for the sandbox env only; this env has none.
-        unit = run_on(host, "systemctl show ledger.service -p Environment -p EnvironmentFiles")
-        assert "shared/env" in unit
+        # The env file holds the secret, readable only by the app user, and systemd loads it.
+        assert run_on(host, f"stat -c '%a %U' {ENV_FILE}").strip() == "600 ledger"
+        assert f'DJANGO_SECRET_KEY="{SECRET_KEY}"' in run_on(host, f"cat {ENV_FILE}")
+        unit = run_on(host, "systemctl show ledger.service -p EnvironmentFiles")
+        assert ENV_FILE in unit
         # The secret is not on any process's command line.
         assert SECRET_KEY not in run_on(host, "ps -eo args")
 
@@ -125,10 +125,10 @@ def test_data_survives_redeploy_of_head_and_local_changes(project: Project, flee
 
 
 def test_dry_run_changes_nothing(project: Project, fleet) -> None:
-    before = [run_on(h, "stat -c %Y /home/ledger/apps/ledger/shared/env") for h in fleet]
+    before = [run_on(h, f"stat -c %Y {ENV_FILE}") for h in fleet]
     result = project.manage("deploy", "--env", ENV, "--latest", "--dry-run", check=True)
     assert "dry run" in result.stdout and "would change" in result.stdout
-    assert [run_on(h, "stat -c %Y /home/ledger/apps/ledger/shared/env") for h in fleet] == before
+    assert [run_on(h, f"stat -c %Y {ENV_FILE}") for h in fleet] == before
     for host in fleet:
         assert version_on(host) == "3-uncommitted"
 
@@ -146,7 +146,7 @@ def test_dry_run_changes_nothing(project: Project, fleet) -> None:
 def test_bad_input_gives_clear_error_and_changes_nothing(project: Project, fleet, args, inventory_patch, expected) -> None:
     inventory = project.root / "infra" / "inventory" / f"{ENV}.py"
     original = inventory.read_text()
-    before = [run_on(h, "stat -c %Y /home/ledger/apps/ledger/shared/env") for h in fleet]
+    before = [run_on(h, f"stat -c %Y {ENV_FILE}") for h in fleet]
     try:
         if inventory_patch:
             inventory.write_text(original.replace(*inventory_patch, 1))
@@ -160,7 +160,7 @@ def test_bad_input_gives_clear_error_and_changes_nothing(project: Project, fleet
         assert ENV in result.stderr and "sandbox" in result.stderr  # lists the environments there are
     if inventory_patch and "did you mean" in expected:
         assert f"inventory/{ENV}.py" in result.stderr  # names the file
-    assert [run_on(h, "stat -c %Y /home/ledger/apps/ledger/shared/env") for h in fleet] == before
+    assert [run_on(h, f"stat -c %Y {ENV_FILE}") for h in fleet] == before
     for host in fleet:
         assert version_on(host) == "3-uncommitted"
 

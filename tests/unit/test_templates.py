@@ -3,7 +3,7 @@ from types import SimpleNamespace
 
 from djaploy.context import HostContext
 from djaploy.modules.nginx import nginx_site
-from djaploy.modules.systemd import gunicorn_unit
+from djaploy.modules.systemd import gunicorn_socket, gunicorn_unit
 from djaploy.project import Project
 
 
@@ -21,17 +21,39 @@ def _ctx(domains=("shop.example.com", "www.shop.example.com")) -> HostContext:
 
 
 def test_gunicorn_unit_runs_the_release_as_the_app_user_on_a_socket() -> None:
-    unit = gunicorn_unit(_ctx())
+    ctx = _ctx()
+    unit = gunicorn_unit(ctx, ctx.paths.service_for("zero_downtime"))
     assert "Type=notify" in unit
     assert "User=shop" in unit
-    assert "WorkingDirectory=/home/shop/apps/shop/code/src" in unit
-    assert "EnvironmentFile=/home/shop/apps/shop/shared/env" in unit
+    assert "Requires=shop.socket" in unit
+    assert "WorkingDirectory=/home/shop/apps/shop/current/src" in unit
+    assert "EnvironmentFile=/home/shop/apps/shop/current/.djaploy-env" in unit
     assert (
-        "ExecStart=/home/shop/apps/shop/shared/venv-abc123-py3.11/bin/gunicorn shop.wsgi:application "
+        "ExecStart=/home/shop/apps/shop/current/.djaploy-venv/bin/gunicorn shop.wsgi:application "
         "--bind unix:/run/shop/shop.sock --workers 3" in unit
     )
-    assert "RuntimeDirectory=shop" in unit
-    assert "s3cr3t-value" not in unit and "SHOP_KEY" not in unit  # secrets only via the env file
+    assert "KillSignal=SIGTERM" in unit  # gunicorn's graceful stop
+
+
+def test_socket_unit_holds_the_listening_socket() -> None:
+    ctx = _ctx()
+    socket = gunicorn_socket(ctx, ctx.paths.service_for("bluegreen", "blue"))
+    assert "ListenStream=/run/shop-blue/shop.sock" in socket
+    assert "SocketUser=shop" in socket
+
+
+def test_units_do_not_change_between_releases() -> None:
+    first, second = _ctx(), _ctx()
+    second.release = SimpleNamespace(name="v2", dependency_hash="def456")
+    service = first.paths.service_for("zero_downtime")
+    assert gunicorn_unit(first, service) == gunicorn_unit(second, service)
+
+
+def test_units_hold_no_secrets() -> None:
+    ctx = _ctx()
+    for service in ctx.paths.all_services():
+        for text in (gunicorn_unit(ctx, service), gunicorn_socket(ctx, service)):
+            assert "s3cr3t-value" not in text and "SHOP_KEY" not in text  # secrets only via the env file
 
 
 def test_nginx_site_serves_domains_static_media_and_proxies_to_the_socket() -> None:
@@ -39,9 +61,16 @@ def test_nginx_site_serves_domains_static_media_and_proxies_to_the_socket() -> N
     assert "server_name shop.example.com www.shop.example.com;" in site
     assert "alias /home/shop/apps/shop/shared/staticfiles/;" in site
     assert "alias /home/shop/apps/shop/shared/media/;" in site
-    assert "server unix:/run/shop/shop.sock" in site
+    assert "include /etc/nginx/sites-available/shop-upstream.conf;" in site
     assert "proxy_set_header Host $host;" in site
     assert "default_server" not in site
+
+
+def test_nginx_upstream_is_the_live_link() -> None:
+    from djaploy.modules.nginx import nginx_upstream
+
+    upstream = nginx_upstream(_ctx())
+    assert "upstream shop_app {" in upstream and "server unix:/home/shop/apps/shop/live.sock" in upstream
 
 
 def test_nginx_site_without_domains_is_the_default_server() -> None:

@@ -28,9 +28,18 @@ class DjaployCommand(BaseCommand):
 
     requires_system_checks: list[str] = []  # deploying must not depend on the local DB/checks
 
+    #: commands that change hosts take --dry-run; lock-taking ones take --force-unlock
+    dry_run_option = True
+    lock_options = False
+
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--env", required=True, help="environment: the name of a file in infra/inventory/")
-        parser.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
+        if self.dry_run_option:
+            parser.add_argument("--dry-run", action="store_true", help="show what would change; change nothing")
+        if self.lock_options:
+            parser.add_argument(
+                "--force-unlock", action="store_true", help="break a stale deploy lock first (only when its holder is dead)"
+            )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -52,6 +61,7 @@ class DjaployCommand(BaseCommand):
         for host, count in result.changed.items():
             status = "FAILED" if host in result.errors else "ok"
             what = f"{count} step(s) {verb}" if count else "no changes"
-            self.stdout.write(f"[{host}] {status}: {what}")
+            message = result.messages.get(host)
+            self.stdout.write(f"[{host}] {status}: {what}" + (f"; {message}" if message else ""))
         if result.ok:
             self.stdout.write(self.style.SUCCESS(f"{result.command} --env {result.env} done in {result.seconds:.1f}s"))

@@ -1,4 +1,4 @@
-"""manage.py deploy --env E (--latest | --release TAG | --local): ship a release."""
+"""manage.py deploy --env E (--latest | --release TAG | --local) [--activate]: ship a release."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from djaploy.management.commands._common import DjaployCommand
 
 class Command(DjaployCommand):
     help = "Build a release from git and deploy it to the hosts of an environment."
+    lock_options = True
 
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
@@ -22,6 +23,7 @@ class Command(DjaployCommand):
         which.add_argument("--latest", action="store_true", help="deploy the commit at HEAD")
         which.add_argument("--release", metavar="TAG", help="deploy a git tag")
         which.add_argument("--local", action="store_true", help="deploy the working tree, uncommitted changes included")
+        parser.add_argument("--activate", action="store_true", help="bluegreen: switch traffic to the new slot after staging")
 
     def run(self, directory: Path, options: dict[str, Any]) -> actions.RunResult:
         if options["release"]:
@@ -36,8 +38,10 @@ class Command(DjaployCommand):
             dry_run=options["dry_run"],
             verbosity=options["verbosity"],
             wsgi_setting=getattr(settings, "WSGI_APPLICATION", None),
+            activate=options["activate"],
+            force_unlock=options["force_unlock"],
         )
         if result.ok and not result.dry_run and result.release:
             for host, urls in result.urls.items():
-                self.stdout.write(f"[{host}] release {result.release.name} is live: {' '.join(urls)}")
+                self.stdout.write(f"[{host}] {' '.join(urls)}")
         return result

@@ -1,0 +1,25 @@
+"""manage.py status --env E: what serves on each host, what is kept, services, lock, audit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from djaploy import actions
+from djaploy.management.commands._common import DjaployCommand
+from djaploy.status import format_status
+
+
+class Command(DjaployCommand):
+    help = "Show each host's strategy, live release or slot, kept releases, services, lock and recent audit lines."
+    dry_run_option = False
+
+    def run(self, directory: Path, options: dict[str, Any]) -> actions.RunResult:
+        result = actions.status(directory, options["env"], out=self.stdout, verbosity=options["verbosity"])
+        for host, status in result.data.items():
+            for line in format_status(host, status):
+                self.stdout.write(line)
+        return result
+
+    def print_summary(self, result: actions.RunResult) -> None:
+        """The status lines are the summary."""

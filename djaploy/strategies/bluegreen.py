@@ -1,0 +1,135 @@
+"""bluegreen: two slots, each with its own service and socket; the web server switches.
+
+    slots/blue/   {project}-blue.service  on /run/{project}-blue/{project}.sock
+    slots/green/  {project}-green.service on /run/{project}-green/{project}.sock
+
+`deploy` stages a release into the slot not serving traffic, installs and migrates it, starts
+its service and checks it through its own socket; traffic does not move. `activate` checks the
+staged slot again, then swaps the app's live link (the socket path the web server connects to)
+to the slot's socket: atomic, no web server reload, so no connection is dropped. `rollback`
+switches back to the previous slot, which is still running.
+state.json records which slot is active and what each slot holds:
+
+    {"strategy": "bluegreen", "active": "green", "previous": "blue", "switched_at": ...,
+     "slots": {"blue": {"state": "previous", "release": ..., "commit": ..., ...}, "green": {...}}}
+
+Slot states: staged (deployed, never active), active, previous (was active: a rollback target),
+failed (never activated).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from djaploy import shell
+from djaploy.context import HostContext
+from djaploy.errors import DjaployError
+from djaploy.modules.base import BaseModule
+from djaploy.modules.systemd import retire_other_services
+from djaploy.strategies.common import (
+    check_socket,
+    clean_up,
+    read_state,
+    release_info,
+    route_traffic,
+    run_hooks,
+    upload_and_extract,
+    utc_now,
+    write_state,
+)
+
+NAME = "bluegreen"
+
+
+def other(slot: str | None) -> str:
+    return "green" if slot == "blue" else "blue"
+
+
+def _state(ctx: HostContext) -> dict[str, Any]:
+    state = read_state(ctx)
+    if state.get("strategy") != NAME:
+        return {"strategy": NAME, "active": None, "previous": None, "slots": {}}
+    return state
+
+
+def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], activate: bool = False) -> str:
+    assert ctx.release
+    paths = ctx.paths
+    state = _state(ctx)
+    active = state.get("active")
+    staged = other(active)
+    service = paths.service_for(NAME, staged)
+    ctx.service = service
+    slot_dir = paths.slot_dir(staged)
+    audit.update(slot=staged)
+
+    upload_and_extract(ctx, f"{slot_dir}.new")
+    try:
+        ctx.plan.run(
+            f"stop {staged} slot and put release in it",
+            f"systemctl stop {service.service} 2>/dev/null; "
+            f"runuser -u {shell.q(ctx.target.app_user)} -- sh -c {shell.q(shell.replace_dir(slot_dir + '.new', slot_dir))}",
+        )
+        ctx.code_dir = slot_dir
+        run_hooks(ctx, modules, "prepare_release", "publish")
+        check_socket(ctx, service.socket_path, f"check {staged} slot through its own socket")
+    except BaseException:
+        if not ctx.plan.dry_run:
+            ctx.plan.query(f"systemctl stop {service.service} 2>/dev/null; true")
+            state["slots"][staged] = {**release_info(ctx), "state": "failed"}
+            write_state(ctx, state)
+        raise
+    state["slots"][staged] = {**release_info(ctx), "state": "staged"}
+    write_state(ctx, state)
+    message = f"release {ctx.release.name} staged in the {staged} slot"
+    if activate or not active:
+        reason = "" if activate else " (no slot was active yet)"
+        return message + "; " + switch(ctx, modules, audit, "activate") + reason
+    return message + f"; traffic stays on {active} until `manage.py activate --env {ctx.env}`"
+
+
+def switch(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], action: str) -> str:
+    """Move traffic to the other slot after checking it (activate: staged; rollback: previous)."""
+    paths = ctx.paths
+    state = _state(ctx)
+    active = state.get("active")
+    target = other(active)
+    slot = state["slots"].get(target)
+    wanted = "staged" if action == "activate" else "previous"
+    if not slot or slot.get("state") != wanted:
+        what = f"the {target} slot is {slot.get('state')} (release {slot.get('release')})" if slot else f"the {target} slot is empty"
+        hint = "deploy first" if action == "activate" else "there is no previous slot to go back to"
+        raise DjaployError(f"[{ctx.target.name}] {action} refused: {what}; {hint}")
+    service = paths.service_for(NAME, target)
+    ctx.service = service
+    ctx.code_dir = paths.slot_dir(target)
+    audit.update(slot=target, release=slot.get("release"), commit=slot.get("commit"), from_slot=active)
+    check_socket(ctx, service.socket_path, f"check {target} slot before switching")
+    if ctx.plan.dry_run:
+        return f"would switch traffic to {target} ({slot.get('release')})"
+    route_traffic(ctx, modules)
+    try:
+        run_hooks(ctx, modules, "verify")
+    except BaseException:
+        if active:
+            ctx.service = paths.service_for(NAME, active)
+            route_traffic(ctx, modules)
+        raise
+    retire_other_services(ctx, keep=[paths.service_for(NAME, slot) for slot in ("blue", "green")])
+    clean_up(ctx, NAME)
+    if active and active in state["slots"]:
+        state["slots"][active]["state"] = "previous"
+    slot["state"] = "active"
+    state.update(active=target, previous=active, switched_at=utc_now())
+    write_state(ctx, state)
+    return f"traffic switched to {target} ({slot.get('release')})"
+
+
+def activate(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any]) -> str:
+    return switch(ctx, modules, audit, "activate")
+
+
+def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], to: str | None = None) -> str:
+    if to:
+        raise DjaployError(f"[{ctx.target.name}] bluegreen rolls back to the previous slot; --to is for zero_downtime")
+    return switch(ctx, modules, audit, "rollback")

@@ -1,0 +1,191 @@
+"""Steps every strategy shares: lock, audit, state, upload, the health gate, hooks.
+
+Each step is one plan call (one SSH round trip where possible): switching and rolling back
+are hot paths.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from djaploy import shell
+from djaploy.context import HostContext
+from djaploy.errors import DjaployError, RemoteError
+from djaploy.layout import RELEASE_INFO_NAME, VENV_LINK_NAME
+from djaploy.modules.base import BaseModule
+
+
+class LockHeld(DjaployError):
+    """Another deploy, activate or rollback holds the host's lock."""
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def deployer() -> str:
+    """Who is deploying, for the lock and the audit log."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def read_state(ctx: HostContext) -> dict[str, Any]:
+    """The host's state.json ({} before the first deploy)."""
+    result = ctx.plan.query(f"cat {shell.q(ctx.paths.state_file)} 2>/dev/null || true")
+    text = result.stdout.strip()
+    if not text:
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise RemoteError(ctx.target.name, "read state", hint=f"{ctx.paths.state_file} is not valid JSON; fix or remove it") from None
+
+
+def write_state(ctx: HostContext, state: dict[str, Any]) -> None:
+    ctx.state = state
+    if ctx.plan.dry_run:
+        return
+    ctx.plan.run("record state", shell.write_file_atomically(ctx.paths.state_file, json.dumps(state, sort_keys=True)))
+
+
+def release_info(ctx: HostContext) -> dict[str, Any]:
+    """What a release is, stored in its folder and in state.json."""
+    assert ctx.release
+    return {
+        "release": ctx.release.name,
+        "ref": ctx.release.ref,
+        "commit": ctx.release.commit,
+        "deployed_at": utc_now(),
+        "deployed_by": deployer(),
+        "python": ctx.target.python_version,
+        "venv": ctx.venv_dir,
+    }
+
+
+@contextmanager
+def locked(ctx: HostContext, action: str, audit: dict[str, Any], *, force_unlock: bool = False) -> Iterator[None]:
+    """Hold the host's deploy lock for one operation, and write its audit line at the end.
+
+    The lock is a directory (mkdir is atomic) holding who/where/when/what. It is released on
+    success, failure and interruption; a stale one (a deployer killed with -9) is reported
+    with its holder and can be broken with `unlock` or `--force-unlock`.
+    """
+    if ctx.plan.dry_run:
+        yield
+        return
+    paths = ctx.paths
+    info = {"action": action, "by": deployer(), "since": utc_now(), "env": ctx.env, **audit}
+    if force_unlock:
+        ctx.plan.query(f"rm -rf {shell.q(paths.lock_dir)}")
+    result = ctx.plan.query(shell.acquire_lock(paths.lock_dir, json.dumps(info, sort_keys=True)))
+    lines = result.stdout.strip().splitlines()
+    if not lines or lines[0] != "acquired":
+        holder = " ".join(lines[1:]) if len(lines) > 1 else result.stderr.strip()
+        raise LockHeld(
+            f"[{ctx.target.name}] {action} refused: the deploy lock {paths.lock_dir} is held: {holder}\n"
+            f"Wait for that operation to finish. If it is dead, break the lock with "
+            f"`manage.py unlock --env {ctx.env}` (or pass --force-unlock)."
+        )
+    started = time.monotonic()
+    outcome = "failed"
+    try:
+        yield
+        outcome = "ok"
+    except BaseException as exc:
+        outcome = "interrupted" if isinstance(exc, (KeyboardInterrupt, SystemExit)) or type(exc).__name__ == "GreenletExit" else "failed"
+        audit["error"] = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        raise
+    finally:
+        line = {
+            "at": utc_now(),
+            "action": action,
+            "by": info["by"],
+            "env": ctx.env,
+            "host": ctx.target.name,
+            "strategy": ctx.target.deployment_strategy,
+            "result": outcome,
+            "seconds": round(time.monotonic() - started, 2),
+            **audit,
+        }
+        ctx.plan.query(shell.release_lock(paths.lock_dir, paths.audit_log, json.dumps(line, sort_keys=True)))
+
+
+def audit_fields(ctx: HostContext) -> dict[str, Any]:
+    release = ctx.release
+    return {"release": release.name, "ref": release.ref, "commit": release.commit} if release else {}
+
+
+def upload_and_extract(ctx: HostContext, destination: str) -> None:
+    """Upload the release tarball and extract it into `destination` (a fresh folder)."""
+    assert ctx.release
+    tarball = ctx.paths.upload_path(ctx.release.name)
+    ctx.plan.put_file("upload release", str(ctx.release.tarball), tarball, owner=ctx.target.app_user, mode="640")
+    ctx.plan.run(
+        "extract release",
+        f"{shell.extract_tarball(tarball, destination)} && rm -f {shell.q(tarball)} && "
+        f"{shell.write_file_atomically(destination + '/' + RELEASE_INFO_NAME, json.dumps(release_info(ctx), sort_keys=True))}",
+        as_user=ctx.target.app_user,
+    )
+
+
+def route_traffic(ctx: HostContext, modules: list[BaseModule]) -> None:
+    """Send the app's traffic to `ctx.service`: swap the live link atomically (no reload)."""
+    assert ctx.service
+    ctx.plan.run(f"route traffic to {ctx.service.name}", shell.switch_symlink(ctx.paths.live_link, ctx.service.socket_path))
+    run_hooks(ctx, modules, "route_traffic")
+
+
+def run_hooks(ctx: HostContext, modules: list[BaseModule], *hooks: str) -> None:
+    for hook in hooks:
+        for module in modules:
+            getattr(module, hook)(ctx)
+
+
+def health_gate(ctx: HostContext) -> None:
+    """The new release must answer the health check in a private gunicorn before it serves."""
+    paths = ctx.paths
+    ctx.plan.run(
+        f"health gate {ctx.target.health_check_path} (release in a private gunicorn)",
+        shell.gate_check(
+            venv_dir=ctx.venv_dir,
+            project_dir=ctx.project_dir,
+            env_file=ctx.env_file,
+            wsgi=ctx.wsgi_application,
+            socket=paths.check_socket,
+            log=f"{paths.meta_dir}/check.log",
+            host_header=ctx.health_host,
+            path=ctx.target.health_check_path,
+        ),
+        as_user=ctx.target.app_user,
+    )
+
+
+def check_socket(ctx: HostContext, socket_path: str, step: str) -> None:
+    """Require 2xx/3xx from a running service's own socket (bluegreen slots)."""
+    ctx.plan.run(
+        step,
+        shell.http_check(ctx.health_host, ctx.target.health_check_path, url_base="http://localhost", unix_socket=socket_path, attempts=20),
+    )
+
+
+def clean_up(ctx: HostContext, strategy: str, removals: list[str] = ()) -> None:
+    """One round trip after a successful deploy: remove `removals`, the code folders other
+    strategies left behind (their state was replaced), and venvs no code folder links to."""
+    paths = ctx.paths
+    own = {"in_place": paths.code_dir, "zero_downtime": paths.releases_dir, "bluegreen": paths.slots_dir}
+    leftovers = [folder for name, folder in own.items() if name != strategy]
+    if strategy != "zero_downtime":
+        leftovers.append(paths.current)
+    doomed = " ".join(shell.q(path) for path in [*removals, *leftovers])
+    links = f"{shell.q(paths.code_dir)}/{VENV_LINK_NAME} {shell.q(paths.releases_dir)}/*/{VENV_LINK_NAME} {shell.q(paths.slots_dir)}/*/{VENV_LINK_NAME}"
+    ctx.plan.run("clean up old releases and venvs", f"rm -rf {doomed}; {shell.remove_unused_venvs(paths.shared, links)}")

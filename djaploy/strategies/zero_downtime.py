@@ -1,0 +1,170 @@
+"""zero_downtime: immutable releases, an atomic `current` link, a graceful restart.
+
+    releases/<release>/   extracted once, never changed
+    current -> releases/<release>
+
+A new release is installed and migrated beside the live one, then proves itself in a private
+gunicorn (health check with the host's domain) before anything points at it. Only then is
+`current` swapped (temporary link + rename) and the socket-activated service restarted:
+in-flight requests finish on the old workers, new connections wait in the socket backlog
+for the new ones. If anything fails before the swap, the old release never stopped serving;
+if the new release fails after it, `current` goes back and the old release is restarted.
+A failed release is removed, so it is never a rollback target.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from djaploy import shell
+from djaploy.context import HostContext
+from djaploy.errors import DjaployError
+from djaploy.modules.base import BaseModule
+from djaploy.modules.systemd import retire_other_services
+from djaploy.strategies.common import clean_up, health_gate, read_state, release_info, route_traffic, run_hooks, upload_and_extract, write_state
+
+NAME = "zero_downtime"
+
+
+def _state(ctx: HostContext) -> dict[str, Any]:
+    state = read_state(ctx)
+    if state.get("strategy") != NAME:
+        return {"strategy": NAME, "current": None, "order": [], "releases": {}}
+    return state
+
+
+def _existing_releases(ctx: HostContext) -> list[str]:
+    listing = ctx.plan.query(f"ls -1 {shell.q(ctx.paths.releases_dir)} 2>/dev/null || true").stdout
+    return [line for line in listing.splitlines() if line.strip()]
+
+
+def _unique_name(name: str, taken: set[str]) -> str:
+    """A redeploy of the same tag gets its own folder: releases are immutable."""
+    candidate, number = name, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{name}-r{number}"
+    return candidate
+
+
+def rollback_target(state: dict[str, Any]) -> str | None:
+    """The newest release before the live one that was not itself rolled back."""
+    order = [name for name in state.get("order", []) if name in state.get("releases", {})]
+    current = state.get("current")
+    if current not in order:
+        return None
+    for name in reversed(order[: order.index(current)]):
+        if not state["releases"][name].get("rolled_back"):
+            return name
+    return None
+
+
+def releases_to_prune(state: dict[str, Any], keep: int, on_disk: list[str]) -> list[str]:
+    """Old releases beyond `keep`, and leftovers of interrupted deploys; never the live one or
+    the rollback target."""
+    order = [name for name in state.get("order", []) if name in state.get("releases", {})]
+    kept = set(order[-keep:]) | {state.get("current"), rollback_target(state)}
+    return [name for name in on_disk if name not in kept]
+
+
+def _switch_and_restart(ctx: HostContext, release: str, step: str) -> None:
+    """One round trip: swap `current` atomically, then restart gracefully onto it."""
+    assert ctx.service
+    ctx.plan.run(
+        step,
+        f"{shell.switch_symlink(ctx.paths.current, ctx.paths.release_dir(release))} && systemctl restart {ctx.service.service}",
+    )
+
+
+def _remove_release(ctx: HostContext, release: str) -> None:
+    ctx.plan.query(f"rm -rf {shell.q(ctx.paths.release_dir(release))}")
+
+
+def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], activate: bool = False) -> str:
+    assert ctx.release
+    paths = ctx.paths
+    ctx.service = paths.service_for(NAME)
+    state = _state(ctx)
+    on_disk = _existing_releases(ctx)
+    name = _unique_name(ctx.release.name, set(on_disk) | set(state["releases"]))
+    audit["release"] = name
+    release_dir = paths.release_dir(name)
+    previous = state.get("current") if state.get("current") in on_disk else None
+
+    try:
+        upload_and_extract(ctx, release_dir)
+        ctx.code_dir = release_dir
+        run_hooks(ctx, modules, "prepare_release")
+        health_gate(ctx)
+    except BaseException:
+        if not ctx.plan.dry_run:
+            _remove_release(ctx, name)
+        raise
+    if ctx.plan.dry_run:
+        return f"release {name} would go live"
+
+    ctx.plan.run("switch current", shell.switch_symlink(paths.current, release_dir))
+    try:
+        run_hooks(ctx, modules, "publish")
+        route_traffic(ctx, modules)
+        run_hooks(ctx, modules, "verify")
+    except BaseException:
+        if previous:
+            _switch_and_restart(ctx, previous, f"restore release {previous}")
+        _remove_release(ctx, name)
+        raise
+    retire_other_services(ctx, keep=[ctx.service])
+
+    info = release_info(ctx)
+    info["release"] = name
+    state["releases"][name] = info
+    state["order"] = [n for n in state["order"] if n != name] + [name]
+    state["current"] = name
+    _prune(ctx, state, [*on_disk, name])
+    write_state(ctx, state)
+    return f"release {name} is live" + (f" (rollback target: {rollback_target(state)})" if rollback_target(state) else "")
+
+
+def _prune(ctx: HostContext, state: dict[str, Any], on_disk: list[str]) -> None:
+    doomed = releases_to_prune(state, ctx.target.keep_releases, on_disk)
+    for name in doomed:
+        state["releases"].pop(name, None)
+    state["order"] = [n for n in state["order"] if n in state["releases"]]
+    clean_up(ctx, NAME, [ctx.paths.release_dir(name) for name in doomed])
+
+
+def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], to: str | None = None) -> str:
+    paths = ctx.paths
+    ctx.service = paths.service_for(NAME)
+    state = _state(ctx)
+    current = state.get("current")
+    if not current:
+        raise DjaployError(f"[{ctx.target.name}] nothing to roll back: no zero_downtime release is live")
+    target = to or rollback_target(state)
+    if not target:
+        raise DjaployError(f"[{ctx.target.name}] no previous release to roll back to (kept: {', '.join(state['order'])})")
+    if target not in state["releases"]:
+        raise DjaployError(f"[{ctx.target.name}] release {target!r} is not kept on this host; kept: {', '.join(state['order'])}")
+    if target == current:
+        raise DjaployError(f"[{ctx.target.name}] release {target} is already live")
+    audit.update(release=target, rolled_back_from=current, commit=state["releases"][target].get("commit"))
+    if ctx.plan.dry_run:
+        return f"would roll back from {current} to {target}"
+    _switch_and_restart(ctx, target, f"switch current to {target} and restart")
+    ctx.code_dir = paths.release_dir(target)
+    try:
+        run_hooks(ctx, modules, "verify")
+    except BaseException:
+        _switch_and_restart(ctx, current, f"restore release {current}")
+        raise
+    state["releases"][current]["rolled_back"] = True
+    state["current"] = target
+    write_state(ctx, state)
+    return f"rolled back from {current} to {target}"
+
+
+def activate(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any]) -> str:
+    raise DjaployError(f"[{ctx.target.name}] activate is for deployment_strategy='bluegreen'; zero_downtime deploys go live when they pass their health check")
+
+
+__all__ = ["activate", "deploy", "releases_to_prune", "rollback", "rollback_target"]
