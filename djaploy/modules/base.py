@@ -7,7 +7,8 @@ or the class itself (``"infra.modules.timers.NightlyReport"``).
 Hooks run per host, in the order the modules are listed, and in this order per command:
 
     configureserver:    configure_server
-    deploy:             prepare_release  (code and venv are on the host, release not serving yet)
+    deploy:             prepare_data     (before migrations: e.g. restore a database from a replica)
+                        prepare_release  (code and venv are on the host, release not serving yet)
                         publish          (make the release serve: services, web server)
                         verify           (the release answers; raise to fail the deploy)
     activate, rollback: route_traffic    (traffic now goes to ctx.service: the live link moved)
@@ -41,6 +42,9 @@ class BaseModule:
 
     def configure_server(self, ctx: HostContext) -> None:
         """Provision the host (packages, users, directories, base config). Must be idempotent."""
+
+    def prepare_data(self, ctx: HostContext) -> None:
+        """Runs before any module's prepare_release, so before migrations (restore data here)."""
 
     def prepare_release(self, ctx: HostContext) -> None:
         """The new release's code and virtualenv are on the host; it is not serving yet."""

@@ -7,11 +7,9 @@ requires the site to answer its health check through the web server.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from djaploy import shell
 from djaploy.context import HostContext
+from djaploy.deploy_files import install_deploy_files
 from djaploy.errors import RemoteError
 from djaploy.layout import VENV_COMPLETE_MARKER, VENV_LINK_NAME
 from djaploy.modules.base import BaseModule
@@ -46,7 +44,7 @@ class Module(BaseModule):
 
     def prepare_release(self, ctx: HostContext) -> None:
         plan, target = ctx.plan, ctx.target
-        self._install_deploy_files(ctx)
+        install_deploy_files(ctx)
         assert ctx.project and ctx.code_dir
         requirements = f"{ctx.code_dir}/{ctx.project.requirements}"
         venv_link = f"{ctx.code_dir}/{VENV_LINK_NAME}"
@@ -60,20 +58,6 @@ class Module(BaseModule):
                       owner=target.app_user, mode="600")
         ctx.manage("core: migrate", "migrate", "--noinput")
         ctx.manage("core: collectstatic", "collectstatic", "--noinput", "-v", "0")
-
-    def _install_deploy_files(self, ctx: HostContext) -> None:
-        """Copy deploy_files/<env>/ onto the host's filesystem (it mirrors the target paths)."""
-        if ctx.config_dir is None:
-            return
-        root = Path(ctx.config_dir) / "deploy_files" / ctx.env
-        if not root.is_dir():
-            return
-        for local in sorted(p for p in root.rglob("*") if p.is_file()):
-            remote = "/" + local.relative_to(root).as_posix()
-            parent = os.path.dirname(remote)
-            ctx.plan.directory(f"deploy_files: {parent}", parent, owner="root", mode="755")
-            mode = "755" if os.access(local, os.X_OK) else "644"
-            ctx.plan.put_file(f"deploy_files: {remote}", str(local), remote, owner="root", mode=mode)
 
     def verify(self, ctx: HostContext) -> None:
         ctx.plan.run(

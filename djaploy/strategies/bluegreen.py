@@ -71,7 +71,7 @@ def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
             f"runuser -u {shell.q(ctx.target.app_user)} -- sh -c {shell.q(shell.replace_dir(slot_dir + '.new', slot_dir))}",
         )
         ctx.code_dir = slot_dir
-        run_hooks(ctx, modules, "prepare_release", "publish")
+        run_hooks(ctx, modules, "prepare_data", "prepare_release", "publish")
         check_socket(ctx, service.socket_path, f"check {staged} slot through its own socket")
     except BaseException:
         if not ctx.plan.dry_run:

@@ -26,7 +26,7 @@ def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     upload_and_extract(ctx, staging)
     ctx.plan.run("put release in place", shell.replace_dir(staging, paths.code_dir), as_user=ctx.target.app_user)
     ctx.code_dir = paths.code_dir
-    run_hooks(ctx, modules, "prepare_release", "publish")
+    run_hooks(ctx, modules, "prepare_data", "prepare_release", "publish")
     route_traffic(ctx, modules)
     run_hooks(ctx, modules, "verify")
     retire_other_services(ctx, keep=[ctx.service])

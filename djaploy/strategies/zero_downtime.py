@@ -94,7 +94,7 @@ def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     try:
         upload_and_extract(ctx, release_dir)
         ctx.code_dir = release_dir
-        run_hooks(ctx, modules, "prepare_release")
+        run_hooks(ctx, modules, "prepare_data", "prepare_release")
         health_gate(ctx)
     except BaseException:
         if not ctx.plan.dry_run:
