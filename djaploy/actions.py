@@ -39,6 +39,9 @@ class RunResult:
     release: Release | None = None
     urls: dict[str, list[str]] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, dict[str, float]] = field(default_factory=dict)
+    serving: dict[str, str] = field(default_factory=dict)  # after a failure: what the host still serves
+    strategies: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -65,7 +68,7 @@ class Session:
     config: Any
 
 
-def open_session(config_dir: Path, env: str, out: TextIO, verbosity: int) -> Session:
+def open_session(config_dir: Path, env: str, out: TextIO, verbosity: int, log: TextIO | None = None) -> Session:
     """Load and validate everything before any connection."""
     config, targets = load_targets(config_dir, env)
     config_file = str(config_dir / "config.py")
@@ -74,7 +77,7 @@ def open_session(config_dir: Path, env: str, out: TextIO, verbosity: int) -> Ses
         if target.deployment_strategy not in STRATEGIES:  # config validation knows the names too
             raise DjaployError(f"{target.source_file}: host {target.name}: unknown deployment_strategy {target.deployment_strategy!r}")
     secrets = [value for target in targets for value in target.secrets.values()]
-    reporter = Reporter(out=out, redact=Redactor(secrets), verbosity=verbosity)
+    reporter = Reporter(out=out, redact=Redactor(secrets), verbosity=verbosity, log=log)
     return Session(config_dir, env, targets, modules, reporter, config)
 
 
@@ -89,7 +92,14 @@ def _run(session: Session, result: RunResult, work: Callable[[HostContext, list[
 
     def host_work(target: Target, plan: Plan) -> None:
         ctx = HostContext(env=session.env, target=target, plan=plan, config_dir=session.config_dir, **context)
-        message = work(ctx, session.modules[target.name])
+        result.strategies[target.name] = target.deployment_strategy
+        try:
+            message = work(ctx, session.modules[target.name])
+        except BaseException:
+            result.serving[target.name] = _serving_after_failure(ctx)
+            raise
+        finally:
+            result.timings[target.name] = dict(ctx.timings)
         if message:
             result.messages[target.name] = message
 
@@ -115,9 +125,21 @@ def _run(session: Session, result: RunResult, work: Callable[[HostContext, list[
     return result
 
 
-def configure_server(config_dir: Path, env: str, *, out: TextIO, dry_run: bool = False, verbosity: int = 1) -> RunResult:
+def _serving_after_failure(ctx: HostContext) -> str:
+    """What the host serves after a failed operation, read back from the host itself."""
+    from djaploy.strategies.common import read_state
+    from djaploy.summary import serving_from_state
+
+    try:
+        return serving_from_state(read_state(ctx))
+    except BaseException:  # noqa: BLE001 - the connection may be gone; the summary says so
+        return ""
+
+
+def configure_server(config_dir: Path, env: str, *, out: TextIO, dry_run: bool = False, verbosity: int = 1,
+                     log: TextIO | None = None) -> RunResult:
     """Provision every host of `env`: users, Python, web server, directories. Idempotent."""
-    session = open_session(config_dir, env, out, verbosity)
+    session = open_session(config_dir, env, out, verbosity, log)
 
     def work(ctx: HostContext, modules: list[BaseModule]) -> None:
         for module in modules:
@@ -137,9 +159,10 @@ def deploy(
     wsgi_setting: str | None = None,
     activate: bool = False,
     force_unlock: bool = False,
+    log: TextIO | None = None,
 ) -> RunResult:
     """Build a release from git and ship it to every host of `env` with its strategy."""
-    session = open_session(config_dir, env, out, verbosity)
+    session = open_session(config_dir, env, out, verbosity, log)
     project = inspect_project(
         config_dir,
         manage_py_path=session.config.manage_py_path,
@@ -160,8 +183,9 @@ def deploy(
 
 
 def _switch_action(command: str, config_dir: Path, env: str, *, out: TextIO, dry_run: bool, verbosity: int,
-                   to: str | None = None, force_unlock: bool = False, wsgi_setting: str | None = None) -> RunResult:
-    session = open_session(config_dir, env, out, verbosity)
+                   to: str | None = None, force_unlock: bool = False, wsgi_setting: str | None = None,
+                   log: TextIO | None = None) -> RunResult:
+    session = open_session(config_dir, env, out, verbosity, log)
     project = inspect_project(config_dir, manage_py_path=session.config.manage_py_path,
                               wsgi_application=session.config.wsgi_application, wsgi_setting=wsgi_setting)
 
@@ -186,11 +210,11 @@ def rollback(config_dir: Path, env: str, *, out: TextIO, dry_run: bool = False, 
     return _switch_action("rollback", config_dir, env, out=out, dry_run=dry_run, verbosity=verbosity, **options)
 
 
-def status(config_dir: Path, env: str, *, out: TextIO, verbosity: int = 1) -> RunResult:
+def status(config_dir: Path, env: str, *, out: TextIO, verbosity: int = 1, log: TextIO | None = None) -> RunResult:
     """Per host: strategy, live release or slot, releases, services, lock, recent audit lines."""
     from djaploy.status import read_status
 
-    session = open_session(config_dir, env, out, verbosity)
+    session = open_session(config_dir, env, out, verbosity, log)
     result = RunResult("status", env, dry_run=False)
 
     def work(ctx: HostContext, modules: list[BaseModule]) -> None:
@@ -199,11 +223,11 @@ def status(config_dir: Path, env: str, *, out: TextIO, verbosity: int = 1) -> Ru
     return _run(session, result, work)
 
 
-def unlock(config_dir: Path, env: str, *, out: TextIO, verbosity: int = 1) -> RunResult:
+def unlock(config_dir: Path, env: str, *, out: TextIO, verbosity: int = 1, log: TextIO | None = None) -> RunResult:
     """Break a stale deploy lock on purpose (a deployer killed mid-deploy leaves one)."""
     from djaploy import shell
 
-    session = open_session(config_dir, env, out, verbosity)
+    session = open_session(config_dir, env, out, verbosity, log)
     result = RunResult("unlock", env, dry_run=False)
 
     def work(ctx: HostContext, modules: list[BaseModule]) -> str:

@@ -78,6 +78,7 @@ class HostContext:
     service: AppService | None = None  # the gunicorn service this operation starts or restarts
     state: dict = field(default_factory=dict)  # the host's .djaploy/state.json, read at the start
     notes: list[str] = field(default_factory=list)  # lines for the final summary
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per deploy phase, for the summary
 
     @property
     def paths(self) -> AppPaths:

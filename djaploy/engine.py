@@ -56,10 +56,19 @@ class Reporter:
     redact: Redactor = field(default_factory=Redactor)
     verbosity: int = 1
     records: list[StepRecord] = field(default_factory=list)
+    log: TextIO | None = None  # the run log: everything, remote output included, redacted
 
     def line(self, text: str) -> None:
-        self.out.write(self.redact(text) + "\n")
+        text = self.redact(text)
+        self.out.write(text + "\n")
         self.out.flush()
+        self.detail(text)
+
+    def detail(self, text: str) -> None:
+        """Only to the run log (remote commands and their output)."""
+        if self.log is not None and text:
+            self.log.write(self.redact(text).rstrip("\n") + "\n")
+            self.log.flush()
 
     def step(self, record: StepRecord, dry_run: bool) -> None:
         self.records.append(record)
@@ -134,9 +143,25 @@ class PyinfraPlan:
             raise RemoteError(self.target.name, step, str(exc)) from None
         changed = bool(meta.will_change if self.dry_run else meta.did_change())
         self._record(step, changed, started)
+        if not self.dry_run:
+            self._log_output(step, meta)
         return changed
 
+    def _log_output(self, step: str, meta: Any) -> None:
+        """Write what ran and what it printed to the run log (redacted)."""
+        try:
+            commands = [str(c) for c in (meta._commands or [])]
+            output = [*meta.stdout_lines, *meta.stderr_lines]
+        except Exception:  # noqa: BLE001 - logging must never break a deploy
+            return
+        for command in commands:
+            self.engine.reporter.detail(f"[{self.target.name}] {step} $ {command}")
+        for line in output:
+            self.engine.reporter.detail(f"[{self.target.name}] {step} | {line}")
+
     def _record(self, step: str, changed: bool, started: float, ok: bool = True) -> None:
+        if not ok:
+            self.engine.reporter.detail(f"[{self.target.name}] {step}: FAILED")
         record = StepRecord(self.target.name, step, changed, time.monotonic() - started, ok)
         self.engine.reporter.step(record, self.dry_run)
 
@@ -146,6 +171,8 @@ class PyinfraPlan:
             lines = [*meta.stdout_lines, *meta.stderr_lines]
         except Exception:  # noqa: BLE001 - fall back to pyinfra's own log lines
             lines = self.engine.log_lines[-OUTPUT_TAIL_LINES:]
+        for line in lines:
+            self.engine.reporter.detail(f"[{self.target.name}] | {line}")
         return self.engine.reporter.redact("\n".join(lines[-OUTPUT_TAIL_LINES:]))
 
     def _user_args(self, as_user: str | None) -> dict[str, Any]:
@@ -209,6 +236,7 @@ class PyinfraPlan:
             self._record(step, True, started, ok=False)
             raise RemoteError(self.target.name, step, self._failed_output(exc.args[0])) from None
         self._record(step, True, started)
+        self._log_output(step, meta)
         return CommandResult(True, self.engine.reporter.redact(meta.stdout), self.engine.reporter.redact(meta.stderr))
 
     def service(

@@ -129,6 +129,12 @@ def upload_and_extract(ctx: HostContext, destination: str) -> None:
     """Upload the release tarball and extract it into `destination` (a fresh folder)."""
     assert ctx.release
     tarball = ctx.paths.upload_path(ctx.release.name)
+    with timed(ctx, "upload"):
+        _upload_and_extract(ctx, tarball, destination)
+
+
+def _upload_and_extract(ctx: HostContext, tarball: str, destination: str) -> None:
+    assert ctx.release
     ctx.plan.put_file("upload release", str(ctx.release.tarball), tarball, owner=ctx.target.app_user, mode="640")
     ctx.plan.run(
         "extract release",
@@ -141,19 +147,36 @@ def upload_and_extract(ctx: HostContext, destination: str) -> None:
 def route_traffic(ctx: HostContext, modules: list[BaseModule]) -> None:
     """Send the app's traffic to `ctx.service`: swap the live link atomically (no reload)."""
     assert ctx.service
-    ctx.plan.run(f"route traffic to {ctx.service.name}", shell.switch_symlink(ctx.paths.live_link, ctx.service.socket_path))
+    with timed(ctx, "switch"):
+        ctx.plan.run(f"route traffic to {ctx.service.name}", shell.switch_symlink(ctx.paths.live_link, ctx.service.socket_path))
     run_hooks(ctx, modules, "route_traffic")
+
+
+@contextmanager
+def timed(ctx: HostContext, phase: str) -> Iterator[None]:
+    """Add the time spent in `phase` to the host's timings (the summary shows them)."""
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        ctx.timings[phase] = ctx.timings.get(phase, 0.0) + time.monotonic() - started
 
 
 def run_hooks(ctx: HostContext, modules: list[BaseModule], *hooks: str) -> None:
     for hook in hooks:
-        for module in modules:
-            getattr(module, hook)(ctx)
+        with timed(ctx, hook.replace("_", " ")):
+            for module in modules:
+                getattr(module, hook)(ctx)
 
 
 def health_gate(ctx: HostContext) -> None:
     """The new release must answer the health check in a private gunicorn before it serves."""
     paths = ctx.paths
+    with timed(ctx, "health gate"):
+        _health_gate(ctx, paths)
+
+
+def _health_gate(ctx: HostContext, paths: Any) -> None:
     ctx.plan.run(
         f"health gate {ctx.target.health_check_path} (release in a private gunicorn)",
         shell.gate_check(

@@ -75,6 +75,15 @@ def test_deploy_tag_serves_page_and_css_through_nginx(project: Project, fleet) -
     result = project.manage("deploy", "--env", ENV, "--release", "v1", check=True)
     assert "release v1 is live" in result.stdout
     assert SECRET_KEY not in result.stdout + result.stderr
+    # The summary says what happened per host and what to do next, and names the run log.
+    for host in fleet:
+        assert f"http://{host.address}/" in result.stdout
+    assert "phases: upload" in result.stdout and "next:" in result.stdout and "manage.py logs --env fleet" in result.stdout
+    log_path = result.stdout.split("full log: ")[1].split()[0]
+    log = open(log_path).read()
+    assert "[root-host] core: migrate | " in log and "Apply all migrations" in log  # remote output is kept
+    assert "DJANGO_SECRET_KEY" not in log and SECRET_KEY not in log
+    assert (project.root / ".djaploy" / ".gitignore").exists() and ".djaploy" not in project.git("status", "--porcelain")
     for host in fleet:
         body = page(host)
         assert "<h1>Ledger</h1>" in body and "release v1" in body

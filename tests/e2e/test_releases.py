@@ -158,6 +158,8 @@ def test_broken_release_never_serves(project: Project, host, kind: str) -> None:
     assert reason in result.stderr and "[web]" in result.stderr
     assert "Traceback" not in result.stderr.split("remote output")[0]
     assert report.failures == 0 and set(report.bodies_in_order) == {"10"}
+    assert f"[web]   now serving: release {live}" in result.stdout  # the summary says what still serves
+    assert "full log: " in result.stderr
     assert remote(host, f"readlink {APP}/current").strip() == f"{APP}/releases/{live}"
     after = state(host)
     assert after["current"] == live and after["order"] == before_state["order"]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from djaploy.actions import RunFailed, RunResult
 from djaploy.errors import DjaployError
+from djaploy.summary import summary_lines
 
 
 def config_dir() -> Path:
@@ -42,26 +45,54 @@ class DjaployCommand(BaseCommand):
             )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        directory = config_dir()
+        self.log_path, self.log_file = open_run_log(directory, self.command_name(), options.get("env", ""))
         try:
-            result = self.run(config_dir(), options)
-        except RunFailed as failure:
-            self.print_summary(failure.result)
-            raise CommandError(str(failure)) from None
-        except DjaployError as error:
-            raise CommandError(str(error)) from None
-        except KeyboardInterrupt:
-            raise CommandError("interrupted") from None
-        self.print_summary(result)
+            try:
+                result = self.run(directory, options)
+            except RunFailed as failure:
+                self.print_summary(failure.result)
+                raise self.fail(str(failure)) from None
+            except DjaployError as error:
+                raise self.fail(str(error)) from None
+            except KeyboardInterrupt:
+                raise self.fail("interrupted") from None
+            self.print_summary(result)
+        finally:
+            self.log_file.close()
+
+    def command_name(self) -> str:
+        return type(self).__module__.rsplit(".", 1)[-1]
+
+    def fail(self, message: str) -> CommandError:
+        """Record the error in the run log too, and name the log in the message."""
+        self.log_file.write(f"ERROR: {message}\n")
+        return CommandError(f"{message}\nfull log: {self.log_path}")
 
     def run(self, directory: Path, options: dict[str, Any]) -> RunResult:
         raise NotImplementedError
 
     def print_summary(self, result: RunResult) -> None:
-        verb = "would change" if result.dry_run else "changed"
-        for host, count in result.changed.items():
-            status = "FAILED" if host in result.errors else "ok"
-            what = f"{count} step(s) {verb}" if count else "no changes"
-            message = result.messages.get(host)
-            self.stdout.write(f"[{host}] {status}: {what}" + (f"; {message}" if message else ""))
+        for line in summary_lines(result, self.log_path):
+            self.log_file.write(line + "\n")
+            self.stdout.write(line)
         if result.ok:
-            self.stdout.write(self.style.SUCCESS(f"{result.command} --env {result.env} done in {result.seconds:.1f}s"))
+            done = f"{result.command} --env {result.env} done in {result.seconds:.1f}s"
+            self.log_file.write(done + "\n")
+            self.stdout.write(self.style.SUCCESS(done))
+
+
+def open_run_log(directory: Path, command: str, env: str) -> tuple[Path, TextIO]:
+    """A new log file for this run in <project>/.djaploy/logs/ (a folder git ignores by itself)."""
+    base = directory.parent / ".djaploy"
+    logs = base / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    ignore = base / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# djaploy's local files (run logs): never commit them\n*\n")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = logs / f"{stamp}-{command}-{env or 'all'}.log"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    handle = os.fdopen(descriptor, "w", encoding="utf-8")
+    handle.write(f"djaploy {command} --env {env} at {time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")
+    return path, handle

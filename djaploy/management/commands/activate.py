@@ -17,6 +17,6 @@ class Command(DjaployCommand):
 
     def run(self, directory: Path, options: dict[str, Any]) -> actions.RunResult:
         return actions.activate(
-            directory, options["env"], out=self.stdout, dry_run=options["dry_run"], verbosity=options["verbosity"],
+            directory, options["env"], out=self.stdout, log=self.log_file, dry_run=options["dry_run"], verbosity=options["verbosity"],
             force_unlock=options["force_unlock"], wsgi_setting=getattr(settings, "WSGI_APPLICATION", None),
         )

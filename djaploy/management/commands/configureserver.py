@@ -14,5 +14,5 @@ class Command(DjaployCommand):
 
     def run(self, directory: Path, options: dict[str, Any]) -> actions.RunResult:
         return actions.configure_server(
-            directory, options["env"], out=self.stdout, dry_run=options["dry_run"], verbosity=options["verbosity"]
+            directory, options["env"], out=self.stdout, log=self.log_file, dry_run=options["dry_run"], verbosity=options["verbosity"]
         )

@@ -30,18 +30,14 @@ class Command(DjaployCommand):
             spec = RefSpec("release", options["release"])
         else:
             spec = RefSpec("local" if options["local"] else "latest")
-        result = actions.deploy(
+        return actions.deploy(
             directory,
             options["env"],
             spec,
-            out=self.stdout,
+            out=self.stdout, log=self.log_file,
             dry_run=options["dry_run"],
             verbosity=options["verbosity"],
             wsgi_setting=getattr(settings, "WSGI_APPLICATION", None),
             activate=options["activate"],
             force_unlock=options["force_unlock"],
         )
-        if result.ok and not result.dry_run and result.release:
-            for host, urls in result.urls.items():
-                self.stdout.write(f"[{host}] {' '.join(urls)}")
-        return result

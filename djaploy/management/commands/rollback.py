@@ -22,6 +22,6 @@ class Command(DjaployCommand):
 
     def run(self, directory: Path, options: dict[str, Any]) -> actions.RunResult:
         return actions.rollback(
-            directory, options["env"], out=self.stdout, dry_run=options["dry_run"], verbosity=options["verbosity"],
+            directory, options["env"], out=self.stdout, log=self.log_file, dry_run=options["dry_run"], verbosity=options["verbosity"],
             to=options["to"], force_unlock=options["force_unlock"], wsgi_setting=getattr(settings, "WSGI_APPLICATION", None),
         )

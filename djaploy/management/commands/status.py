@@ -15,7 +15,7 @@ class Command(DjaployCommand):
     dry_run_option = False
 
     def run(self, directory: Path, options: dict[str, Any]) -> actions.RunResult:
-        result = actions.status(directory, options["env"], out=self.stdout, verbosity=options["verbosity"])
+        result = actions.status(directory, options["env"], out=self.stdout, log=self.log_file, verbosity=options["verbosity"])
         for host, status in result.data.items():
             for line in format_status(host, status):
                 self.stdout.write(line)

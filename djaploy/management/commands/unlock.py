@@ -14,4 +14,4 @@ class Command(DjaployCommand):
     dry_run_option = False
 
     def run(self, directory: Path, options: dict[str, Any]) -> actions.RunResult:
-        return actions.unlock(directory, options["env"], out=self.stdout, verbosity=options["verbosity"])
+        return actions.unlock(directory, options["env"], out=self.stdout, log=self.log_file, verbosity=options["verbosity"])
