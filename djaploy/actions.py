@@ -20,6 +20,7 @@ from djaploy.engine import Engine, Redactor, Reporter
 from djaploy.errors import DjaployError
 from djaploy.inventory import load_targets
 from djaploy.modules.base import BaseModule, load_modules
+from djaploy.prepare import run_prepare
 from djaploy.project import inspect_project
 from djaploy.strategies import STRATEGIES
 from djaploy.strategies.common import audit_fields, locked
@@ -168,9 +169,12 @@ def deploy(
         manage_py_path=session.config.manage_py_path,
         wsgi_application=session.config.wsgi_application,
         wsgi_setting=wsgi_setting,
+        dependency_manager=session.config.dependency_manager,
     )
+    # prepare() builds local files (a front end...): not in a dry run, which must change nothing.
+    prepared = [] if dry_run else run_prepare(config_dir, out, verbosity)
     with tempfile.TemporaryDirectory(prefix="djaploy-release-") as workdir:
-        release = build_release(project, spec, Path(workdir), session.config.python_version)
+        release = build_release(project, spec, Path(workdir), session.config.python_version, extra_paths=prepared)
         session.reporter.line(f"release {release.name} from {release.ref} (commit {release.commit[:8]})")
 
         def work(ctx: HostContext, modules: list[BaseModule]) -> str:
@@ -186,8 +190,10 @@ def _switch_action(command: str, config_dir: Path, env: str, *, out: TextIO, dry
                    to: str | None = None, force_unlock: bool = False, wsgi_setting: str | None = None,
                    log: TextIO | None = None) -> RunResult:
     session = open_session(config_dir, env, out, verbosity, log)
+    # A broken lock file must never block a rollback: dependencies are not read here.
     project = inspect_project(config_dir, manage_py_path=session.config.manage_py_path,
-                              wsgi_application=session.config.wsgi_application, wsgi_setting=wsgi_setting)
+                              wsgi_application=session.config.wsgi_application, wsgi_setting=wsgi_setting,
+                              with_dependencies=False)
 
     def work(ctx: HostContext, modules: list[BaseModule]) -> str:
         strategy = STRATEGIES[ctx.target.deployment_strategy]

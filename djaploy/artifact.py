@@ -1,7 +1,9 @@
 """Build a release tarball from git: a tag, HEAD, or the working tree.
 
 The tarball holds the whole git tree at that ref (a nested project ships its repository), so
-the server sees exactly what git has. It is built in a temporary folder and deleted after the
+the server sees exactly what git has, plus the pinned requirements list made from the
+project's lock file at that same ref (``.djaploy-requirements.txt`` beside the lock file), and
+any files infra/prepare.py built. It is built in a temporary folder and deleted after the
 deploy: nothing piles up in the repository.
 """
 
@@ -10,12 +12,15 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import shutil
 import subprocess
 import tarfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from djaploy.dependencies import PINNED_NAME, pin_requirements
 from djaploy.errors import ArtifactError
 from djaploy.project import Project, dependency_hash
 
@@ -41,8 +46,10 @@ class Release:
     ref: str
     commit: str
     tarball: Path
-    requirements_text: str
-    dependency_hash: str
+    requirements_text: str  # the pinned list the hosts install
+    dependency_hash: str  # venv key: the pinned list (and its includes) + the Python version
+    requirements_path: str = PINNED_NAME  # where the pinned list is inside the release
+    dependency_manager: str = "pip"
 
 
 def _git(git_root: Path, *args: str, binary: bool = False) -> subprocess.CompletedProcess:
@@ -84,54 +91,108 @@ def _local_files(git_root: Path) -> list[str]:
     return [name for name in names if (git_root / name).is_file() or (git_root / name).is_symlink()]
 
 
-def _write_local_tarball(git_root: Path, destination: Path) -> None:
-    with tarfile.open(destination, "w:gz") as tar:
+def _write_local_tar(git_root: Path, destination: Path) -> None:
+    with tarfile.open(destination, "w") as tar:
         for name in _local_files(git_root):
             tar.add(git_root / name, arcname=name, recursive=False)
 
 
-def _write_git_tarball(git_root: Path, commit: str, destination: Path) -> None:
-    result = _git(git_root, "archive", "--format=tar", commit, binary=True)
+def _write_git_tar(git_root: Path, commit: str, destination: Path) -> None:
+    result = _git(git_root, "archive", "--format=tar", "-o", str(destination), commit)
     if result.returncode != 0:
-        raise ArtifactError(f"git archive {commit} failed: {result.stderr.decode(errors='replace').strip()}")
-    with gzip.open(destination, "wb", compresslevel=6) as out:
-        out.write(result.stdout)
+        raise ArtifactError(f"git archive {commit} failed: {result.stderr.strip()}")
 
 
-def _read_requirements(project: Project, spec: RefSpec, commit: str) -> str:
-    if spec.mode == "local":
-        return (project.git_root / project.requirements).read_text()
-    result = _git(project.git_root, "show", f"{commit}:{project.requirements}")
-    if result.returncode != 0:
-        raise ArtifactError(
-            f"{project.requirements} is not in commit {commit[:8]} ({spec.describe()}); commit it first"
-        )
-    return result.stdout
+def _add_paths(tar_path: Path, git_root: Path, paths: Sequence[str]) -> None:
+    """Add files built before the release (infra/prepare.py's outputs), even git-ignored ones."""
+    with tarfile.open(tar_path, "a") as tar:
+        for name in paths:
+            source = git_root / name
+            if not source.exists():
+                raise ArtifactError(f"{name} (returned by prepare()) does not exist in {git_root}")
+            tar.add(source, arcname=Path(name).as_posix())
 
 
-def build_release(project: Project, spec: RefSpec, workdir: Path, python_version: str) -> Release:
-    """Build the tarball for `spec` into `workdir` (a temporary folder the caller removes)."""
+def _add_text(tar_path: Path, name: str, text: str) -> None:
+    data = text.encode()
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+    with tarfile.open(tar_path, "a") as tar:
+        tar.addfile(info, io.BytesIO(data))
+
+
+def _gzip(tar_path: Path) -> Path:
+    tarball = tar_path.with_name(tar_path.name + ".gz")
+    with tar_path.open("rb") as source, gzip.open(tarball, "wb", compresslevel=6) as out:
+        shutil.copyfileobj(source, out, 1 << 20)
+    tar_path.unlink()
+    return tarball
+
+
+class ReleaseTree:
+    """The release's files as the dependency tools see them: read from the tar being built;
+    on disk, the working tree for --local, else the tar extracted once into a scratch folder."""
+
+    def __init__(self, tar_path: Path, scratch: Path, work_tree: Path | None = None) -> None:
+        self._tar_path, self._scratch, self._work_tree = tar_path, scratch, work_tree
+
+    def read(self, path: str) -> str | None:
+        with tarfile.open(self._tar_path) as tar:
+            try:
+                member = tar.getmember(path)
+            except KeyError:
+                return None
+            handle = tar.extractfile(member)
+            return handle.read().decode(errors="replace") if handle else None
+
+    def directory(self) -> Path:
+        if self._work_tree is not None:
+            return self._work_tree
+        if not self._scratch.exists():
+            with tarfile.open(self._tar_path) as tar:
+                tar.extractall(self._scratch, filter="data")
+        return self._scratch
+
+
+def build_release(project: Project, spec: RefSpec, workdir: Path, python_version: str,
+                  extra_paths: Sequence[str] = ()) -> Release:
+    """Build the tarball for `spec` into `workdir` (a temporary folder the caller removes).
+
+    `extra_paths` (relative to the git root) are added as they are on disk: what prepare() built.
+    """
+    if project.dependencies is None:
+        raise ArtifactError("the project's dependencies were not inspected (inspect_project(with_dependencies=True))")
     commit = resolve_commit(project.git_root, spec)
     name = release_name(spec, commit)
-    tarball = workdir / f"{name}.tar.gz"
+    tar_path = workdir / f"{name}.tar"
     if spec.mode == "local":
-        _write_local_tarball(project.git_root, tarball)
+        _write_local_tar(project.git_root, tar_path)
     else:
-        _write_git_tarball(project.git_root, commit, tarball)
-    _check_manage_py_inside(tarball, project.manage_py, spec)
-    requirements = _read_requirements(project, spec, commit)
+        _write_git_tar(project.git_root, commit, tar_path)
+    if extra_paths:
+        _add_paths(tar_path, project.git_root, extra_paths)
+    _check_manage_py_inside(tar_path, project.manage_py, spec)
+    tree = ReleaseTree(tar_path, workdir / f"{name}-tree", project.git_root if spec.mode == "local" else None)
+    try:
+        pinned = pin_requirements(project.dependencies, tree, python_version)
+    except ArtifactError as error:
+        raise ArtifactError(f"{spec.describe()}: {error}") from None
+    _add_text(tar_path, project.dependencies.pinned_path, pinned.text)
+    shutil.rmtree(workdir / f"{name}-tree", ignore_errors=True)
     return Release(
         name=name,
         ref=spec.describe(),
         commit=commit,
-        tarball=tarball,
-        requirements_text=requirements,
-        dependency_hash=dependency_hash(requirements, python_version),
+        tarball=_gzip(tar_path),
+        requirements_text=pinned.text,
+        dependency_hash=dependency_hash(pinned.hash_input, python_version),
+        requirements_path=project.dependencies.pinned_path,
+        dependency_manager=project.dependencies.manager,
     )
 
 
-def _check_manage_py_inside(tarball: Path, manage_py: str, spec: RefSpec) -> None:
-    with tarfile.open(tarball, "r:gz") as tar:
+def _check_manage_py_inside(tar_path: Path, manage_py: str, spec: RefSpec) -> None:
+    with tarfile.open(tar_path) as tar:
         try:
             tar.getmember(manage_py)
         except KeyError:

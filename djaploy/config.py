@@ -24,6 +24,7 @@ from djaploy.modules.base import load_module_class
 
 __all__ = [
     "DEFAULT_MODULES",
+    "DEPENDENCY_MANAGERS",
     "DEPLOYMENT_STRATEGIES",
     "SECRET_ENV_PREFIX",
     "DjaployConfig",
@@ -36,6 +37,8 @@ __all__ = [
 
 DEFAULT_MODULES = ("djaploy.modules.core", "djaploy.modules.nginx", "djaploy.modules.systemd")
 DEPLOYMENT_STRATEGIES = ("in_place", "zero_downtime", "bluegreen")
+#: how a project locks its dependencies; detected from its files unless config.py sets one
+DEPENDENCY_MANAGERS = ("pip", "poetry", "pipenv", "uv", "pep621")
 #: a secret whose value is "env:NAME" is read from the deployer's environment variable NAME
 SECRET_ENV_PREFIX = "env:"
 
@@ -300,6 +303,7 @@ class DjaployConfig(_Validated):
     djaploy_dir: Path | None = _field(_DIR, None)
     manage_py_path: str | None = _field(_STR, None, check=_relative_py_file)
     python_version: str = _field(_STR, "3.11", check=_matches(r"3\.\d+", "{v!r} is not a Python version like '3.11'"))
+    dependency_manager: str | None = _field(_STR, None, check=_one_of(DEPENDENCY_MANAGERS, "dependency manager"))
     app_user: str | None = _field(_STR, None, check=_linux_user)
     ssh_user: str = _field(_STR, "root", check=_matches(r"[A-Za-z0-9_][A-Za-z0-9._-]*", "{v!r} is not a user name"))
     ssh_port: int = _field(_INT, 22, check=lambda p: None if 0 < p < 65536 else f"{p} is not a port (1-65535)")
@@ -429,5 +433,7 @@ class Target:
     secrets: dict[str, str] = field(hash=False, metadata={"secret": True})
     module_options: dict[str, dict[str, Any]] = field(hash=False)
     source_file: str
+    #: project-wide like python_version (one release is built for all hosts); None = detected
+    dependency_manager: str | None = None
 
     __repr__ = _repr_hiding_secrets

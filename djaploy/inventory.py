@@ -217,6 +217,7 @@ def _resolve_target(config: DjaployConfig, host: HostConfig, env: str, environ: 
         "app_user": settings["app_user"] or config.project_name,
         "domains": tuple(settings["domains"]),
         "python_version": config.python_version,
+        "dependency_manager": config.dependency_manager,
         "wsgi_application": config.wsgi_application,
         "modules": tuple(config.modules),
         "services": tuple(settings["services"]),

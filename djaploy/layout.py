@@ -34,6 +34,7 @@ ENV_FILE_NAME = ".djaploy-env"
 VENV_LINK_NAME = ".djaploy-venv"
 RELEASE_INFO_NAME = ".djaploy-release.json"
 SLOTS = ("blue", "green")
+TOOLS_VENV = "/opt/djaploy-tools"
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,18 @@ class AppPaths:
         """Private socket of the temporary gunicorn that proves a release before it serves."""
         return posixpath.join(self.meta_dir, "check.sock")
 
+    # -- system-wide paths ------------------------------------------------------------------
+
+    @property
+    def tools_venv(self) -> str:
+        """djaploy's own tools on the host (uv), one venv shared by every app; root-owned."""
+        return TOOLS_VENV
+
+    @property
+    def uv_bin(self) -> str:
+        """uv, which installs each release's pinned requirements (pip when it is missing)."""
+        return posixpath.join(TOOLS_VENV, "bin", "uv")
+
     # -- system-wide paths owned by the app --------------------------------------------------
 
     @property
@@ -201,6 +214,73 @@ class AppPaths:
     def nginx_upstream(self) -> str:
         """The upstream block the site includes; switching traffic rewrites only this file."""
         return f"/etc/nginx/sites-available/{self.project_name}-upstream.conf"
+
+    # -- caddy ----------------------------------------------------------------------------------
+
+    @property
+    def caddyfile(self) -> str:
+        """Debian's main Caddyfile: djaploy makes it import every djaploy site file."""
+        return "/etc/caddy/Caddyfile"
+
+    @property
+    def caddy_sites_dir(self) -> str:
+        return "/etc/caddy/djaploy"
+
+    @property
+    def caddy_site(self) -> str:
+        return posixpath.join(self.caddy_sites_dir, f"{self.project_name}.caddy")
+
+    @property
+    def caddy_acme_ca_root(self) -> str:
+        """The CA Caddy trusts for the ACME server's TLS (readable by the caddy user; not a secret)."""
+        return posixpath.join(self.caddy_sites_dir, f"{self.project_name}-acme-ca.pem")
+
+    @property
+    def caddy_certificates_dir(self) -> str:
+        """Where Debian's caddy (user caddy, HOME /var/lib/caddy) keeps the certificates it obtains."""
+        return "/var/lib/caddy/.local/share/caddy/certificates"
+
+    # -- certs (certbot, for nginx) -------------------------------------------------------------
+
+    @property
+    def cert_name(self) -> str:
+        """certbot's --cert-name: one certificate lineage per project."""
+        return self.project_name
+
+    @property
+    def letsencrypt_dir(self) -> str:
+        return "/etc/letsencrypt"
+
+    @property
+    def cert_live_dir(self) -> str:
+        return posixpath.join(self.letsencrypt_dir, "live", self.cert_name)
+
+    @property
+    def cert_fullchain(self) -> str:
+        return posixpath.join(self.cert_live_dir, "fullchain.pem")
+
+    @property
+    def cert_privkey(self) -> str:
+        return posixpath.join(self.cert_live_dir, "privkey.pem")
+
+    @property
+    def cert_renewal_conf(self) -> str:
+        return posixpath.join(self.letsencrypt_dir, "renewal", f"{self.cert_name}.conf")
+
+    @property
+    def certbot_deploy_hook(self) -> str:
+        """Run by certbot after every renewal (timer or on demand): validate and reload nginx."""
+        return posixpath.join(self.letsencrypt_dir, "renewal-hooks", "deploy", "djaploy-reload-nginx")
+
+    @property
+    def acme_webroot(self) -> str:
+        """HTTP-01 webroot: certbot writes tokens under .well-known/acme-challenge/, nginx serves them."""
+        return f"/var/www/djaploy-acme/{self.project_name}"
+
+    @property
+    def acme_ca_bundle(self) -> str:
+        """A CA to trust for the ACME server, installed system-wide (certbot's timer sees it too)."""
+        return f"/usr/local/share/ca-certificates/djaploy-{self.project_name}-acme.crt"
 
 
 def project_subdir(code_root: str, manage_py_relpath: str) -> str:

@@ -51,19 +51,38 @@ def manage_py(env_file: str, project_dir: str, venv_dir: str, args: Iterable[str
     return with_env_file(env_file, f"cd {q(project_dir)} && exec {q(python)} manage.py {join(args)}")
 
 
-def ensure_venv(venv_dir: str, python: str, requirements: str, marker: str) -> str:
+def ensure_venv(venv_dir: str, python: str, requirements: str, marker: str, *, uv: str | None = None,
+                cwd: str | None = None) -> str:
     """Create the venv and install the pinned requirements, unless a finished one exists.
 
     The marker is written only after the install succeeded, so a half-installed venv is never
-    trusted: it is removed and built again.
+    trusted: it is removed and built again. With `uv` (a binary path) the install uses uv when
+    that binary is there, and pip otherwise. `cwd` is where relative paths in the requirements
+    resolve (and a folder the app user can read: uv reads its config from there).
     """
     v = q(venv_dir)
     marker_path = q(f"{venv_dir}/{marker}")
+    pip = (f"{q(python)} -m venv {v} && "
+           f"{v}/bin/pip install --disable-pip-version-check --no-input -q -r {q(requirements)} && echo 'installed with pip'")
+    install = pip
+    if uv:
+        with_uv = (f"{q(python)} -m venv --without-pip {v} && "
+                   f"{q(uv)} pip install --quiet --python {v}/bin/python -r {q(requirements)} && echo 'installed with uv'")
+        install = f"if [ -x {q(uv)} ]; then {with_uv}; else {pip}; fi"
+    enter = f"cd {q(cwd)} && " if cwd else ""
     return (
         f"if [ -f {marker_path} ]; then echo 'venv reused: {venv_dir}'; else "
-        f"rm -rf {v} && {q(python)} -m venv {v} && "
-        f"{v}/bin/pip install --disable-pip-version-check --no-input -q -r {q(requirements)} && "
+        f"rm -rf {v} && {enter}{{ {install}; }} && "
         f"touch {marker_path} && echo 'venv created: {venv_dir}'; fi"
+    )
+
+
+def install_uv(tools_venv: str, uv: str, python: str) -> str:
+    """Install uv into its own venv, once (a half-finished attempt is redone from scratch)."""
+    t = q(tools_venv)
+    return (
+        f"if [ -x {q(uv)} ]; then echo 'uv present'; else rm -rf {t} && {q(python)} -m venv {t} && "
+        f"{t}/bin/pip install --disable-pip-version-check --no-input -q uv && {q(uv)} --version; fi"
     )
 
 

@@ -1,11 +1,14 @@
 """core: the app user, its directories, Python, the virtualenv, the env file, migrations.
 
-configure_server makes a bare Debian/Ubuntu host ready for the app; prepare_release installs a
-release's dependencies and runs its migrations and collectstatic before it serves; verify
-requires the site to answer its health check through the web server.
+configure_server makes a bare Debian/Ubuntu host ready for the app (and installs uv);
+prepare_release installs a release's pinned dependencies (with uv, else pip) and runs its
+migrations and collectstatic before it serves; verify requires the site to answer its health
+check through the web server.
 """
 
 from __future__ import annotations
+
+import posixpath
 
 from djaploy import shell
 from djaploy.context import HostContext
@@ -29,6 +32,14 @@ class Module(BaseModule):
             plan.directory(f"core: directory {path}", path, owner=user, mode="755")
         for path in (paths.data_dir, paths.meta_dir, paths.uploads_dir):
             plan.directory(f"core: directory {path}", path, owner=user, mode="750")
+        self._install_uv(ctx)
+
+    def _install_uv(self, ctx: HostContext) -> None:
+        """uv installs each release's pinned requirements (fast, one cache); only once per host."""
+        paths = ctx.paths
+        if ctx.plan.query(f"test -x {shell.q(paths.uv_bin)}").ok:
+            return
+        ctx.plan.run(f"core: install uv ({paths.tools_venv})", shell.install_uv(paths.tools_venv, paths.uv_bin, ctx.python))
 
     def _require_python(self, ctx: HostContext) -> None:
         if ctx.plan.dry_run:
@@ -45,12 +56,14 @@ class Module(BaseModule):
     def prepare_release(self, ctx: HostContext) -> None:
         plan, target = ctx.plan, ctx.target
         install_deploy_files(ctx)
-        assert ctx.project and ctx.code_dir
-        requirements = f"{ctx.code_dir}/{ctx.project.requirements}"
+        assert ctx.release and ctx.code_dir
+        # The pinned list sits beside the project's lock file: relative paths in it resolve there.
+        requirements = posixpath.join(ctx.code_dir, ctx.release.requirements_path)
         venv_link = f"{ctx.code_dir}/{VENV_LINK_NAME}"
         plan.run(
             "core: virtualenv and requirements",
-            shell.ensure_venv(ctx.venv_dir, ctx.python, requirements, VENV_COMPLETE_MARKER)
+            shell.ensure_venv(ctx.venv_dir, ctx.python, requirements, VENV_COMPLETE_MARKER,
+                              uv=ctx.paths.uv_bin, cwd=posixpath.dirname(requirements))
             + f" && ln -sfn {shell.q(ctx.venv_dir)} {shell.q(venv_link)}",
             as_user=target.app_user,
         )

@@ -13,8 +13,7 @@ def _ctx(domains=("shop.example.com", "www.shop.example.com")) -> HostContext:
         gunicorn_workers=3, wsgi_application=None, module_options={}, env_vars={}, secrets={"SHOP_KEY": "s3cr3t-value"},
         health_check_path="/health/", services=(),
     )
-    project = Project(git_root=Path("/x"), manage_py="src/manage.py", requirements="requirements.txt",
-                      wsgi_application="shop.wsgi:application")
+    project = Project(git_root=Path("/x"), manage_py="src/manage.py", wsgi_application="shop.wsgi:application")
     release = SimpleNamespace(name="v1", dependency_hash="abc123")
     return HostContext(env="production", target=target, plan=None, project=project, release=release,
                        code_dir="/home/shop/apps/shop/code")
