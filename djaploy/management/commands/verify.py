@@ -1,0 +1,41 @@
+"""manage.py verify [--env E] [--remote]: check config, project, deployed settings (and hosts); change nothing."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from djaploy.checks import local_secret_key
+from djaploy.management.commands._common import config_dir
+from djaploy.verify import Options, Report, verify
+
+
+class Command(BaseCommand):
+    help = ("Check the infra config, the project and the Django settings as each host would run them "
+            "(with --remote also SSH, sudo, OS and Python on each host). Changes nothing; exits non-zero on errors.")
+    requires_system_checks: ClassVar[list[str]] = []  # it runs the same checks itself, and reports them better
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--env", help="only this environment (default: every file in infra/inventory/)")
+        parser.add_argument("--remote", action="store_true", help="also connect to each host: SSH, sudo, OS, Python")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        report = verify(config_dir(), Options(env=options["env"], remote=options["remote"],
+                                              local_secret_key=local_secret_key(),
+                                              wsgi_setting=getattr(settings, "WSGI_APPLICATION", None)))
+        self.print_report(report, options["verbosity"])
+        summary = f"verify: {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+        if report.errors:
+            raise CommandError(summary)
+        self.stdout.write(self.style.SUCCESS(summary))
+
+    def print_report(self, report: Report, verbosity: int) -> None:
+        if verbosity >= 1:
+            for line in report.passed:
+                self.stdout.write(f"ok      {line}")
+        for finding in report.findings:
+            style = self.style.ERROR if finding.level == "error" else self.style.WARNING
+            self.stdout.write(style(f"{finding.level.upper():7} djaploy.{finding.id} {finding.text()}"))
+            self.stdout.write(f"        fix: {finding.hint}")
