@@ -230,7 +230,7 @@ def test_stops_by_itself_at_max_seconds(site: Site) -> None:
     assert not load.running
     report = load.stop()
     assert report.timed_out and not report.limit_reached
-    assert report.total > 0 and report.duration_seconds < 0.5
+    assert report.total > 0 and report.duration_seconds < 3  # it stopped by itself, well before wait() gave up
     assert load.stop() is report and load.report is report
 
 
