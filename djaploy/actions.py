@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from djaploy.artifact import RefSpec, Release, build_release
 from djaploy.config import Target
 from djaploy.context import HostContext, Plan
+from djaploy.deploy_files import check_deploy_files
 from djaploy.engine import Engine, Redactor, Reporter
 from djaploy.errors import DjaployError
 from djaploy.inventory import load_targets
@@ -23,7 +24,7 @@ from djaploy.modules.base import BaseModule, load_modules
 from djaploy.prepare import run_prepare
 from djaploy.project import inspect_project
 from djaploy.strategies import STRATEGIES
-from djaploy.strategies.common import audit_fields, locked
+from djaploy.strategies.common import audit_fields, locked, run_hooks
 
 
 @dataclass
@@ -75,6 +76,9 @@ def open_session(config_dir: Path, env: str, out: TextIO, verbosity: int, log: T
     config_file = str(config_dir / "config.py")
     modules = {target.name: load_modules(target.modules, file=config_file) for target in targets}
     for target in targets:
+        for module in modules[target.name]:
+            module.check_target(target, config_dir)
+    for target in targets:
         if target.deployment_strategy not in STRATEGIES:  # config validation knows the names too
             raise DjaployError(f"{target.source_file}: host {target.name}: unknown deployment_strategy {target.deployment_strategy!r}")
     secrets = [value for target in targets for value in target.secrets.values()]
@@ -82,12 +86,12 @@ def open_session(config_dir: Path, env: str, out: TextIO, verbosity: int, log: T
     return Session(config_dir, env, targets, modules, reporter, config)
 
 
-def _site_urls(target: Target) -> list[str]:
-    return [f"http://{domain}/" for domain in target.domains] or [f"http://{target.ssh_host}/"]
 
 
 def _run(session: Session, result: RunResult, work: Callable[[HostContext, list[BaseModule]], str | None], **context: Any) -> RunResult:
     """Connect, run `work` on every host in parallel, collect per-host outcomes."""
+    from djaploy.certs import site_urls  # certs builds on this module
+
     started = time.monotonic()
     reporter = session.reporter
 
@@ -109,7 +113,7 @@ def _run(session: Session, result: RunResult, work: Callable[[HostContext, list[
     result.seconds = time.monotonic() - started
     for target in session.targets:
         result.changed[target.name] = len(reporter.changed_steps(target.name))
-        result.urls[target.name] = _site_urls(target)
+        result.urls[target.name] = site_urls(target)
         error = outcomes.get(target.name)
         if error is not None:
             result.errors[target.name] = error
@@ -143,8 +147,7 @@ def configure_server(config_dir: Path, env: str, *, out: TextIO, dry_run: bool =
     session = open_session(config_dir, env, out, verbosity, log)
 
     def work(ctx: HostContext, modules: list[BaseModule]) -> None:
-        for module in modules:
-            module.configure_server(ctx)
+        run_hooks(ctx, modules, "configure_server")
 
     return _run(session, RunResult("configureserver", env, dry_run), work)
 
@@ -175,6 +178,7 @@ def deploy(
     prepared = [] if dry_run else run_prepare(config_dir, out, verbosity)
     with tempfile.TemporaryDirectory(prefix="djaploy-release-") as workdir:
         release = build_release(project, spec, Path(workdir), session.config.python_version, extra_paths=prepared)
+        check_deploy_files(config_dir, env, session.targets, release.name)  # bad templates fail before connecting
         session.reporter.line(f"release {release.name} from {release.ref} (commit {release.commit[:8]})")
 
         def work(ctx: HostContext, modules: list[BaseModule]) -> str:

@@ -392,9 +392,10 @@ def check_module_options(options: Mapping[str, Any], modules: Sequence[str], *, 
                          file: str | None = None) -> None:
     """Refuse options for a module that is not configured: a misspelt key would be silently ignored.
 
-    A module is keyed by its ``name``, its dotted path or the path's last part ("nginx").
+    A module is keyed by its ``name``, its dotted path or the path's last part ("nginx");
+    "deploy_files" keys the options of deploy_files/ (installed by core, not a module of its own).
     """
-    known: list[str] = []
+    known: list[str] = ["deploy_files"]
     for path in modules:
         known += [path, path.rpartition(".")[2], load_module_class(path, file=file, field=field).name]
     known = [key for key in known if key]

@@ -2,43 +2,66 @@
 
 A module is a class deriving from BaseModule. In `DjaployConfig.modules` it is named by a
 dotted path: either a Python module that defines a `Module` class (``"djaploy.modules.nginx"``)
-or the class itself (``"infra.modules.timers.NightlyReport"``).
+or the class itself (``"infra.modules.nightly.NightlyReport"``). A project's own modules live
+in its infra folder (``infra/modules/``), importable as ``infra.modules.<name>``.
 
-Hooks run per host, in the order the modules are listed, and in this order per command:
+Hooks run per host, in this order per command:
 
     configureserver:    configure_server
     deploy:             prepare_data     (before migrations: e.g. restore a database from a replica)
                         prepare_release  (code and venv are on the host, release not serving yet)
                         publish          (make the release serve: services, web server)
+                        route_traffic    (when the deploy moves traffic: in_place, zero_downtime,
+                                          bluegreen's first deploy or --activate)
                         verify           (the release answers; raise to fail the deploy)
     activate, rollback: route_traffic    (traffic now goes to ctx.service: the live link moved)
-                        verify
+                        verify           (zero_downtime rollback: verify only)
+
+Each hook runs for every module, in the order the modules are listed, before the next hook
+starts: all prepare_data hooks, then all prepare_release hooks, and so on.
 
 Each hook receives a context (``djaploy.context.HostContext``) with the resolved host config,
 the remote paths (``ctx.paths``) and the plan (``ctx.plan``) whose methods change the host.
 Modules never talk to pyinfra or SSH directly: every change goes through ``ctx.plan``.
+An exception a hook raises fails the command on that host; `call_hook` reports it with the
+module, the hook and the line that raised it, without a traceback.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
+import pkgutil
+import traceback
+from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, ClassVar
 
-from djaploy.errors import ConfigError
+from djaploy.errors import ConfigError, DjaployError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from djaploy.config import Target
     from djaploy.context import HostContext
+
+#: every hook, in the order a deploy runs them (configure_server belongs to configureserver)
+HOOKS = ("configure_server", "prepare_data", "prepare_release", "publish", "route_traffic", "verify")
 
 
 class BaseModule:
     """Base class for every djaploy module. Override the hooks you need; all default to no-op."""
 
-    #: short name shown in progress output ("nginx", "systemd", ...)
+    #: short name shown in progress output and errors, and the key of its module_options
     name: ClassVar[str] = ""
     #: modules that cannot be combined with this one (by name)
     conflicts: ClassVar[tuple[str, ...]] = ()
     #: apt packages configureserver installs for this module
     apt_packages: ClassVar[tuple[str, ...]] = ()
+
+    def check_target(self, target: Target, config_dir: Path | None) -> None:
+        """Check this host's options locally, before any connection; raise ConfigError naming
+        the file and field. Every command calls it, so bad options never touch a host."""
 
     def configure_server(self, ctx: HostContext) -> None:
         """Provision the host (packages, users, directories, base config). Must be idempotent."""
@@ -62,55 +85,133 @@ class BaseModule:
         return f"<module {self.name or type(self).__name__}>"
 
 
+# --- hook errors --------------------------------------------------------------------------------
+
+
+class HookError(DjaployError):
+    """A module's hook raised something other than a DjaployError (a bug in the module)."""
+
+
+def _short_path(path: str) -> str:
+    """Relative to the working directory when below it (lazy import: inventory imports us)."""
+    from djaploy.inventory import display_path
+
+    return display_path(path)
+
+
+def _raised_at(exc: BaseException, prefer_file: str | None = None) -> str:
+    """' (at file:line)' of the deepest line of `prefer_file` in the traceback (the user's own
+    line), plus where it was raised when that is elsewhere (a library the line called)."""
+    frames = [(frame.f_code.co_filename, line) for frame, line in traceback.walk_tb(exc.__traceback__)]
+    if isinstance(exc, SyntaxError) and exc.filename:
+        frames.append((exc.filename, exc.lineno or 0))
+    if not frames:
+        return ""
+    own = [frame for frame in frames if frame[0] == prefer_file]
+    where = [own[-1]] if own else []
+    if frames[-1] not in where:
+        where.append(frames[-1])
+    places = [f"{_short_path(file)}:{line}" for file, line in where]
+    return f" (at {places[0]}" + (f", raised in {places[1]}" if len(places) > 1 else "") + ")"
+
+
+def _module_label(module: BaseModule) -> str:
+    cls = type(module)
+    path = f"{cls.__module__}.{cls.__qualname__}"
+    return f"{module.name!r} ({path})" if module.name else path
+
+
+def call_hook(ctx: HostContext, module: BaseModule, hook: str) -> None:
+    """Run one module's hook; a bug in it becomes a HookError naming host, module, hook and line.
+
+    DjaployErrors (a failed plan step, a deliberate error) already say what went wrong and
+    pass unchanged; KeyboardInterrupt and greenlet kills are not Exceptions and pass too.
+    """
+    try:
+        getattr(module, hook)(ctx)
+    except DjaployError:
+        raise
+    except Exception as exc:
+        from djaploy.engine import Redactor  # lazy: the engine is the pyinfra layer
+
+        try:
+            source = inspect.getsourcefile(type(module))
+        except TypeError:  # a class without a source file
+            source = None
+        # The message reaches the output and the audit log: never with a secret in it.
+        redact = Redactor(ctx.target.secrets.values())
+        raise HookError(
+            f"[{ctx.target.name}] module {_module_label(module)} failed in its {hook} hook: "
+            f"{type(exc).__name__}: {redact(str(exc))}{_raised_at(exc, source)}\n"
+            f"This is an error in the module's code; fix it, or remove the module from config.py's modules."
+        ) from exc
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def _import(name: str, dotted_path: str, error: Callable[[str], ConfigError]) -> ModuleType | None:
+    """Import `name`; None when it (or a package above it) does not exist. Any other failure
+    while importing it (a syntax error, a missing dependency, an exception at import) is a
+    ConfigError that says what failed and where."""
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:  # noqa: BLE001 - a user's module can raise anything at import time
+        if isinstance(exc, ModuleNotFoundError) and exc.name and (name == exc.name or name.startswith(exc.name + ".")):
+            return None
+        raise error(f"importing {dotted_path!r} failed: {type(exc).__name__}: {exc}{_raised_at(exc)}") from None
+
+
+def _builtin_hint() -> str:
+    """The built-in modules there are, listed from this package so the hint never goes stale."""
+    package = importlib.import_module("djaploy.modules")
+    names = sorted(info.name for info in pkgutil.iter_modules(package.__path__) if info.name != "base")
+    return "built-in modules are " + ", ".join(f"djaploy.modules.{name}" for name in names)
+
+
 def load_module_class(dotted_path: str, *, file: str | None = None, field: str = "modules") -> type[BaseModule]:
     """Import a module class from a dotted path; errors name the config file and field."""
+
+    def error(message: str) -> ConfigError:
+        return ConfigError(message, file=file, field=field)
+
     if not isinstance(dotted_path, str) or not dotted_path:
-        raise ConfigError(f"module entries must be dotted paths (strings), got {dotted_path!r}", file=file, field=field)
-    candidate = None
-    try:
-        python_module = importlib.import_module(dotted_path)
+        raise error(f"module entries must be dotted paths (strings), got {dotted_path!r}")
+    python_module = _import(dotted_path, dotted_path, error)
+    if python_module is not None:
         candidate = getattr(python_module, "Module", None)
         if candidate is None:
-            raise ConfigError(
+            raise error(
                 f"{dotted_path!r} is a Python module but defines no `Module` class; "
-                "define `class Module(BaseModule)` there or name the class itself",
-                file=file,
-                field=field,
+                "define `class Module(BaseModule)` there or name the class itself"
             )
-    except ModuleNotFoundError as exc:
+    else:
         parent, _, attr = dotted_path.rpartition(".")
-        if exc.name and not dotted_path.startswith(exc.name) or not parent:
-            raise ConfigError(
-                f"unknown module {dotted_path!r} (could not import {exc.name!r}); "
-                "built-in modules are djaploy.modules.core, .nginx, .systemd",
-                file=file,
-                field=field,
-            ) from None
-        try:
-            candidate = getattr(importlib.import_module(parent), attr, None)
-        except ModuleNotFoundError:
-            candidate = None
+        parent_module = _import(parent, dotted_path, error) if parent else None
+        candidate = getattr(parent_module, attr, None)
         if candidate is None:
-            raise ConfigError(
-                f"unknown module {dotted_path!r}: no such Python module or class; "
-                "built-in modules are djaploy.modules.core, .nginx, .systemd",
-                file=file,
-                field=field,
-            ) from None
+            raise error(f"unknown module {dotted_path!r}: no such Python module or class; {_builtin_hint()}")
     if not (isinstance(candidate, type) and issubclass(candidate, BaseModule)):
-        raise ConfigError(f"{dotted_path!r} is not a BaseModule subclass", file=file, field=field)
+        raise error(f"{dotted_path!r} is not a BaseModule subclass (from djaploy.modules.base import BaseModule)")
     return candidate
 
 
 def load_modules(dotted_paths: list[str] | tuple[str, ...], *, file: str | None = None) -> list[BaseModule]:
-    """Instantiate the configured modules in order, refusing combinations that conflict."""
-    modules = [load_module_class(path, file=file)() for path in dotted_paths]
+    """Instantiate the configured modules in the order listed, refusing combinations that conflict."""
+    modules = []
+    for path in dotted_paths:
+        cls = load_module_class(path, file=file)
+        try:
+            modules.append(cls())
+        except Exception as exc:  # noqa: BLE001 - a user's __init__ can raise anything
+            raise ConfigError(f"creating {path!r} failed: {type(exc).__name__}: {exc}{_raised_at(exc)}",
+                              file=file, field="modules") from None
     names = {module.name for module in modules if module.name}
     for module in modules:
         clash = names.intersection(module.conflicts)
         if clash:
             raise ConfigError(
-                f"modules {module.name!r} and {sorted(clash)[0]!r} cannot be used together; keep one",
+                f"modules {module.name!r} and {min(clash)!r} cannot be used together; keep one",
                 file=file,
                 field="modules",
             )

@@ -19,7 +19,7 @@ from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError, RemoteError
 from djaploy.layout import RELEASE_INFO_NAME, VENV_LINK_NAME
-from djaploy.modules.base import BaseModule
+from djaploy.modules.base import BaseModule, call_hook
 
 
 class LockHeld(DjaployError):
@@ -166,7 +166,7 @@ def run_hooks(ctx: HostContext, modules: list[BaseModule], *hooks: str) -> None:
     for hook in hooks:
         with timed(ctx, hook.replace("_", " ")):
             for module in modules:
-                getattr(module, hook)(ctx)
+                call_hook(ctx, module, hook)
 
 
 def health_gate(ctx: HostContext) -> None:

@@ -1,0 +1,82 @@
+"""`manage.py certs`: issue or renew certificates on demand, and show what each host holds.
+
+nginx hosts (certs module): issue where the certificate is missing or no longer covers the
+domains; with ``renew``, run certbot's renewal (``force``: even when not due), whose deploy
+hook reloads nginx. Caddy hosts: Caddy obtains and renews by itself; their certificates are
+listed. Certificates and keys never leave the hosts: only openssl's summary (domains, expiry,
+serial) is read back.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from djaploy.actions import RunResult, _run, open_session
+from djaploy.context import HostContext
+from djaploy.modules import certs as certs_module
+from djaploy.modules.base import BaseModule, load_module_class
+from djaploy.strategies.common import locked
+
+if TYPE_CHECKING:
+    from djaploy.config import Target
+
+
+def _module(modules: list[BaseModule], name: str) -> BaseModule | None:
+    return next((module for module in modules if module.name == name), None)
+
+
+def manage_certificates(ctx: HostContext, modules: list[BaseModule], *, renew: bool, force: bool) -> tuple[str, list[Any]]:
+    """One host: issue or renew as asked; return (what happened, the certificates it holds)."""
+    certs = _module(modules, "certs")
+    if certs is not None:
+        options = certs_module.certs_options(ctx.target, ctx.config_dir)
+        audit: dict[str, Any] = {"renew": renew, "force": force}
+        with locked(ctx, "certs", audit):
+            if renew or force:
+                message = certs_module.renew(ctx, options, force=force)
+            else:
+                message = certs_module.ensure_certificate(ctx, options)
+        return message, certs_module.read_certificates(ctx, "certbot")
+    if _module(modules, "caddy") is not None:
+        message = "Caddy obtains and renews its certificates itself"
+        if renew or force:
+            message += " (--renew/--force apply to the certs module only)"
+        return message, certs_module.read_certificates(ctx, "caddy")
+    return "no certs or caddy module: no certificates are managed here", []
+
+
+def certificates(config_dir: Path, env: str, *, out: TextIO, renew: bool = False, force: bool = False,
+                 dry_run: bool = False, verbosity: int = 1, log: TextIO | None = None) -> RunResult:
+    """Issue missing certificates (or renew: `renew`, even when not due: `force`) on every host."""
+    session = open_session(config_dir, env, out, verbosity, log)
+    result = RunResult("certs", env, dry_run)
+
+    def work(ctx: HostContext, modules: list[BaseModule]) -> str:
+        message, held = manage_certificates(ctx, modules, renew=renew, force=force)
+        result.data[ctx.target.name] = held
+        return message
+
+    return _run(session, result, work)
+
+
+def format_certificates(host: str, held: list[certs_module.Certificate], now: datetime | None = None) -> list[str]:
+    """One line per certificate: name, source, domains, expiry."""
+    now = now or datetime.now(UTC)
+    if not held:
+        return [f"[{host}] no certificates"]
+    return [f"[{host}] {cert.describe(now)}" for cert in held]
+
+
+def site_urls(target: Target) -> list[str]:
+    """The site's URLs as people reach them: https:// for the names the host has certificates
+    for (certs module) or Caddy serves with automatic HTTPS; http:// otherwise."""
+    names = {load_module_class(path).name for path in target.modules}
+    secure: set[str] = set()
+    if "certs" in names:
+        secure = set(certs_module.module_options(target, "certs").get("domains", target.domains))
+    elif "caddy" in names and certs_module.module_options(target, "caddy").get("https", True) is not False:
+        secure = {domain for domain in target.domains if not certs_module.is_ip_address(domain)}
+    urls = [f"{'https' if domain in secure else 'http'}://{domain}/" for domain in target.domains]
+    return urls or [f"http://{target.ssh_host}/"]

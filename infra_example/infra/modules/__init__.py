@@ -1,0 +1,1 @@
+"""The ledger's own djaploy modules, named in config.py's `modules` as infra.modules.<file>.<Class>."""

@@ -1,0 +1,446 @@
+"""HTTPS end to end against Pebble (Let's Encrypt's ACME test server), on real sandbox hosts.
+
+Host 1: nginx + the certs module. certbot gets the certificate through HTTP-01 on nginx during
+configureserver; HTTPS answers with it (checked against Pebble's issuing root, with SNI for the
+test domain); HTTP redirects except the ACME path; a forced renewal and the certbot timer reload
+nginx while HTTPS load runs. Host 2: Caddy's automatic HTTPS against Pebble, a bluegreen switch
+and a Caddy reload under HTTPS load.
+
+Load: clients keep connections alive like browsers. A graceful nginx reload closes idle
+kept-alive connections; a request that fails on a reused connection and succeeds on an immediate
+retry on a new one is what browsers do silently. Those are counted apart (stale retries) from
+real failures, and both are printed.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import threading
+import time
+from pathlib import Path
+from typing import Self
+
+import pytest
+
+from djaploy.loadgen import LoadReport, Sample
+from tests.e2e import pebble as pebble_helper
+from tests.e2e.conftest import SANDBOX_NAME, Project, make_project
+
+DOMAINS = ("ledger.test", "www.ledger.test")
+ENV = "tls"
+APP = "/home/ledger/apps/ledger"
+STALE_ERRORS = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+
+INVENTORY = '''
+from djaploy.config import HostConfig
+from djaploy.sandbox import sandbox_hosts
+
+vm = sandbox_hosts()[{index}]
+hosts = [HostConfig("web", ssh_host=vm.address, ssh_key=vm.key_path, ssh_known_hosts_file=vm.known_hosts_path,
+                    domains={domains!r}, deployment_strategy={strategy!r},
+                    env_vars={{"DJANGO_ALLOWED_HOSTS": {allowed!r}}},
+                    module_options={options!r})]
+'''
+
+# Appended to the copy's config.py: the same config with another web server module list.
+MODULES = '''
+import dataclasses as _dataclasses
+config = _dataclasses.replace(config, modules=[m2 for m in config.modules for m2 in {swap!r}.get(m, [m])])
+'''
+
+
+# --- HTTPS client -------------------------------------------------------------------------------
+
+
+class PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to `address` with SNI, Host and certificate checks for the domain (no DNS needed)."""
+
+    def __init__(self, domain: str, address: str, context: ssl.SSLContext, timeout: float = 10) -> None:
+        super().__init__(domain, 443, context=context, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def https_get(address: str, domain: str, path: str, root: Path) -> tuple[int, str, dict]:
+    """(status, body, the server certificate as Python's ssl reads it) after full verification."""
+    connection = PinnedHTTPSConnection(domain, address, ssl.create_default_context(cafile=str(root)))
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        body = response.read().decode(errors="replace")
+        return response.status, body, connection.sock.getpeercert()
+    finally:
+        connection.close()
+
+
+def served_serial(address: str, domain: str, root: Path) -> int:
+    return int(https_get(address, domain, "/health/", root)[2]["serialNumber"], 16)
+
+
+def http_get_raw(address: str, domain: str, path: str) -> tuple[int, str | None, str]:
+    """Plain HTTP without following redirects: (status, Location, body)."""
+    connection = http.client.HTTPConnection(address, 80, timeout=10)
+    try:
+        connection.request("GET", path, headers={"Host": domain})
+        response = connection.getresponse()
+        return response.status, response.getheader("Location"), response.read().decode(errors="replace")
+    finally:
+        connection.close()
+
+
+class HttpsLoad:
+    """Clients in threads GETting one HTTPS path over kept-alive connections; bounded in time.
+
+    A request that fails on a reused connection is retried once at once on a new connection:
+    answered then, it counts as a stale retry; failing again, as a failure.
+    """
+
+    def __init__(self, address: str, domain: str, path: str, root: Path, clients: int = 6, max_seconds: float = 240) -> None:
+        self.address, self.domain, self.path, self.clients = address, domain, path, clients
+        self.context = ssl.create_default_context(cafile=str(root))
+        self.deadline = 0.0
+        self.max_seconds = max_seconds
+        self.stop_event = threading.Event()
+        self.samples: list[list[Sample]] = [[] for _ in range(clients)]
+        self.stale = [0] * clients
+        self.threads = [threading.Thread(target=self._client, args=(i,), daemon=True) for i in range(clients)]
+
+    def __enter__(self) -> Self:
+        self.deadline = time.monotonic() + self.max_seconds
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(15)
+
+    @property
+    def report(self) -> LoadReport:
+        samples = [sample for per_client in self.samples for sample in per_client]
+        return LoadReport.from_samples(samples, url=f"https://{self.domain}{self.path}", clients=self.clients,
+                                       stale_retries=sum(self.stale))
+
+    def _once(self, connection: PinnedHTTPSConnection) -> tuple[int, str]:
+        connection.request("GET", self.path)
+        response = connection.getresponse()
+        return response.status, response.read().decode(errors="replace").strip()
+
+    def _client(self, index: int) -> None:
+        connection = PinnedHTTPSConnection(self.domain, self.address, self.context)
+        try:
+            while not self.stop_event.is_set() and time.monotonic() < self.deadline:
+                start = time.monotonic()
+                reused = connection.sock is not None
+                try:
+                    try:
+                        status, body = self._once(connection)
+                    except STALE_ERRORS:
+                        if not reused:
+                            raise
+                        connection.close()
+                        status, body = self._once(connection)
+                        self.stale[index] += 1
+                except Exception as exc:  # noqa: BLE001 - every transport error is a failed request
+                    self.samples[index].append(Sample(start, time.monotonic() - start, type(exc).__name__, False, ""))
+                    connection.close()
+                    self.stop_event.wait(0.01)
+                    continue
+                self.samples[index].append(Sample(start, time.monotonic() - start, str(status), 200 <= status < 300, body[:200]))
+        finally:
+            connection.close()
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+
+def remote(host, command: str, check: bool = True) -> str:
+    from djaploy.sandbox import Sandbox
+
+    result = Sandbox(name=SANDBOX_NAME).run(host, command, timeout=120)
+    if check:
+        assert result.returncode == 0, f"{command!r}: {result.stdout}{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def pebbles(sandbox_hosts, tmp_path_factory: pytest.TempPathFactory):
+    """A fresh Pebble per sandbox host (each host reaches only its own link), A records for the
+    test domains pointing at that host."""
+    reason = pebble_helper.available()
+    if reason:
+        pytest.skip(reason)
+    started = []
+    try:
+        for index, vm in enumerate(sandbox_hosts):
+            server = pebble_helper.Pebble(vm.host_side_address, tmp_path_factory.mktemp(f"pebble{index}"))
+            server.start()
+            started.append(server)
+            for domain in DOMAINS:
+                server.add_a_record(domain, vm.address)
+            (server.workdir / "root.pem").write_text(server.root_pem())
+        yield started
+    finally:
+        for server in started:
+            print(server.log_tail(10))
+            server.stop()
+
+
+def https_project(directory: Path, index: int, swap: dict[str, list[str]], strategy: str, options: dict,
+                  domains: tuple[str, ...] = DOMAINS) -> Project:
+    project = make_project(directory)
+    config = project.root / "infra" / "config.py"
+    config.write_text(config.read_text() + MODULES.format(swap=swap))
+    use_inventory(project, index, strategy, options, domains)
+    project.commit("https inventory")
+    return project
+
+
+def use_inventory(project: Project, index: int, strategy: str, options: dict, domains: tuple[str, ...] = DOMAINS) -> None:
+    project.write(f"infra/inventory/{ENV}.py", INVENTORY.format(
+        index=index, domains=list(domains), strategy=strategy, allowed=",".join(domains), options=options))
+
+
+def root_of(server: pebble_helper.Pebble) -> Path:
+    return server.workdir / "root.pem"
+
+
+# --- nginx + certbot ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nginx_site(sandbox_hosts, pebbles, tmp_path_factory: pytest.TempPathFactory):
+    vm, server = sandbox_hosts[0], pebbles[0]
+    options = {"certs": {"acme_server": server.directory_url, "ca_bundle": str(server.tls_ca), "email": "ops@ledger.test"}}
+    swap = {"djaploy.modules.nginx": ["djaploy.modules.nginx", "djaploy.modules.certs"]}
+    project = https_project(tmp_path_factory.mktemp("nginx") / "ledger", 0, swap, "zero_downtime", options)
+    configured = project.manage("configureserver", "--env", ENV, check=True)
+    assert "certs: issue certificate for ledger.test, www.ledger.test (no certificate yet)" in configured.stdout
+    project.manage("deploy", "--env", ENV, "--latest", check=True)
+    return project, vm, server, options
+
+
+def certbot_serial(vm) -> int:
+    return int(remote(vm, "openssl x509 -in /etc/letsencrypt/live/ledger/cert.pem -noout -serial").strip().split("=")[1], 16)
+
+
+def wait_for_served_serial(vm, root: Path, wanted: int, seconds: float = 15) -> int:
+    """nginx's reload returns before new workers serve: poll new connections for the new cert."""
+    deadline = time.monotonic() + seconds
+    served = served_serial(vm.address, DOMAINS[0], root)
+    while served != wanted and time.monotonic() < deadline:
+        time.sleep(0.2)
+        served = served_serial(vm.address, DOMAINS[0], root)
+    return served
+
+
+def test_certbot_certificate_is_served_over_https_and_verified_with_pebbles_root(nginx_site) -> None:
+    _, vm, server, _ = nginx_site
+    for domain in DOMAINS:
+        status, body, cert = https_get(vm.address, domain, "/version/", root_of(server))
+        assert status == 200 and body.strip() == "1", body
+        assert {name for kind, name in cert["subjectAltName"] if kind == "DNS"} == set(DOMAINS)
+    assert served_serial(vm.address, DOMAINS[0], root_of(server)) == certbot_serial(vm)
+    # Another root does not verify it: the check above really used Pebble's chain.
+    with pytest.raises(ssl.SSLCertVerificationError):
+        https_get(vm.address, DOMAINS[0], "/version/", server.tls_ca)
+    # Static files through HTTPS too.
+    status, body, _ = https_get(vm.address, DOMAINS[0], "/static/entries/style.css", root_of(server))
+    assert status == 200 and "{" in body
+
+
+def test_http_redirects_to_https_except_the_acme_challenge_path(nginx_site) -> None:
+    _, vm, _, _ = nginx_site
+    status, location, _ = http_get_raw(vm.address, DOMAINS[1], "/version/?a=1")
+    assert (status, location) == (301, "https://www.ledger.test/version/?a=1")
+    remote(vm, "d=/var/www/djaploy-acme/ledger/.well-known/acme-challenge && mkdir -p $d && echo probe-token > $d/probe")
+    try:
+        assert http_get_raw(vm.address, DOMAINS[0], "/.well-known/acme-challenge/probe")[::2] == (200, "probe-token\n")
+    finally:
+        remote(vm, "rm -f /var/www/djaploy-acme/ledger/.well-known/acme-challenge/probe")
+
+
+def test_keys_stay_on_the_host_root_only(nginx_site) -> None:
+    _, vm, _, _ = nginx_site
+    mode = remote(vm, "stat -L -c '%a %U' /etc/letsencrypt/live/ledger/privkey.pem").strip()
+    assert mode == "600 root"
+    hook = remote(vm, "stat -c '%a' /etc/letsencrypt/renewal-hooks/deploy/djaploy-reload-nginx").strip()
+    assert hook == "755"
+    assert remote(vm, "systemctl is-enabled certbot.timer").strip() == "enabled"
+
+
+def test_configureserver_and_deploy_do_not_reissue_a_valid_certificate(nginx_site) -> None:
+    project, vm, server, _ = nginx_site
+    before = certbot_serial(vm)
+    again = project.manage("configureserver", "--env", ENV, check=True)
+    assert "issue certificate" not in again.stdout and "nginx: check config and reload" not in again.stdout
+    project.manage("deploy", "--env", ENV, "--latest", check=True)
+    assert certbot_serial(vm) == before == served_serial(vm.address, DOMAINS[0], root_of(server))
+
+
+def test_certs_command_lists_domains_and_expiry(nginx_site) -> None:
+    project, _, _, _ = nginx_site
+    listed = project.manage("certs", "--env", ENV, check=True).stdout
+    assert "[web] ledger (certbot): ledger.test, www.ledger.test; expires " in listed
+    assert "(in 7 days)" in listed or "(in 6 days)" in listed  # Pebble issues for a week
+    assert "valid certificate kept" in listed
+    assert "BEGIN" not in listed and "PRIVATE" not in listed
+
+
+def test_forced_renewal_reloads_nginx_under_https_load_without_failed_requests(nginx_site) -> None:
+    project, vm, server, _ = nginx_site
+    before = certbot_serial(vm)
+    with HttpsLoad(vm.address, DOMAINS[0], "/version/", root_of(server)) as load:
+        time.sleep(1)
+        renewed = project.manage("certs", "--env", ENV, "--renew", "--force")
+        time.sleep(2)
+    report = load.report
+    print(f"forced renewal under HTTPS load: {report.summary()}; stale keep-alive retries: {report.stale_retries}")
+    assert renewed.returncode == 0, renewed.stderr
+    assert "certificate renewed; nginx reloaded by the deploy hook" in renewed.stdout
+    after = certbot_serial(vm)
+    assert after != before
+    assert wait_for_served_serial(vm, root_of(server), after) == after  # the deploy hook reloaded nginx
+    assert report.ok > 100 and report.failures == 0, report.failure_reasons
+
+
+def test_certbot_timer_renews_and_the_hook_reloads_nginx(nginx_site) -> None:
+    """Debian's certbot.service is what the timer runs: no proxy, no environment, system CAs."""
+    _, vm, server, _ = nginx_site
+    before = certbot_serial(vm)
+    remote(vm, "systemctl start certbot.service")  # Pebble's week-long certificates are always due
+    after = certbot_serial(vm)
+    assert after != before
+    assert wait_for_served_serial(vm, root_of(server), after) == after
+
+
+def test_certificate_survives_a_strategy_change(nginx_site) -> None:
+    project, vm, server, options = nginx_site
+    key = remote(vm, "readlink -f /etc/letsencrypt/live/ledger/privkey.pem").strip()
+    serial = certbot_serial(vm)
+    use_inventory(project, 0, "bluegreen", options)
+    project.commit("bluegreen")
+    deployed = project.manage("deploy", "--env", ENV, "--latest", check=True)
+    assert "issue certificate" not in deployed.stdout
+    assert remote(vm, "readlink -f /etc/letsencrypt/live/ledger/privkey.pem").strip() == key
+    assert certbot_serial(vm) == serial == served_serial(vm.address, DOMAINS[0], root_of(server))
+    status, body, _ = https_get(vm.address, DOMAINS[0], "/version/", root_of(server))
+    assert (status, body.strip()) == (200, "1")
+
+
+def test_a_domain_change_reissues_on_deploy(nginx_site) -> None:
+    project, vm, server, options = nginx_site
+    use_inventory(project, 0, "bluegreen", options, domains=DOMAINS[:1])
+    project.commit("one domain")
+    deployed = project.manage("deploy", "--env", ENV, "--latest", check=True)
+    assert "certs: issue certificate for ledger.test (domains changed" in deployed.stdout
+    cert = https_get(vm.address, DOMAINS[0], "/version/", root_of(server))[2]
+    assert [name for kind, name in cert["subjectAltName"] if kind == "DNS"] == ["ledger.test"]
+
+
+def test_a_failed_issuance_says_why_and_keeps_serving_the_old_certificate(nginx_site) -> None:
+    project, vm, server, options = nginx_site
+    serial = certbot_serial(vm)
+    use_inventory(project, 0, "bluegreen", options, domains=("ledger.test", "nowhere.test"))  # no DNS record
+    try:
+        result = project.manage("certs", "--env", ENV)
+    finally:
+        use_inventory(project, 0, "bluegreen", options, domains=DOMAINS[:1])
+    assert result.returncode != 0
+    assert "certs: issue certificate for ledger.test, nowhere.test" in result.stderr
+    assert "Check that DNS for ledger.test, nowhere.test points at this host" in result.stderr
+    assert certbot_serial(vm) == serial == served_serial(vm.address, DOMAINS[0], root_of(server))
+    assert "lock: free" in project.manage("status", "--env", ENV, check=True).stdout
+
+
+def test_bad_certs_options_stop_before_any_connection(nginx_site) -> None:
+    project, _, _, options = nginx_site
+    broken = {"certs": {**options["certs"], "ca_bundle": "no-such-ca.pem"}}
+    use_inventory(project, 0, "bluegreen", broken)
+    try:
+        result = project.manage("certs", "--env", ENV)
+    finally:
+        use_inventory(project, 0, "bluegreen", options)
+    assert result.returncode != 0
+    assert "module_options['certs']['ca_bundle']" in result.stderr and "no-such-ca.pem" in result.stderr
+    assert "connected to" not in result.stdout
+
+
+# --- Caddy ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def caddy_site(sandbox_hosts, pebbles, tmp_path_factory: pytest.TempPathFactory):
+    vm, server = sandbox_hosts[1], pebbles[1]
+    options = {"caddy": {"acme_ca": server.directory_url, "acme_ca_root": str(server.tls_ca), "email": "ops@ledger.test"}}
+    swap = {"djaploy.modules.nginx": ["djaploy.modules.caddy"]}
+    project = https_project(tmp_path_factory.mktemp("caddy") / "ledger", 1, swap, "bluegreen", options)
+    project.manage("configureserver", "--env", ENV, check=True)
+    project.manage("deploy", "--env", ENV, "--latest", check=True)  # the first bluegreen deploy goes live
+    return project, vm, server, options
+
+
+def test_caddy_obtains_a_certificate_from_pebble_and_serves_https(caddy_site) -> None:
+    _, vm, server, _ = caddy_site
+    for domain in DOMAINS:
+        status, body, cert = https_get(vm.address, domain, "/version/", root_of(server))
+        assert status == 200 and body.strip() == "1", body
+        assert domain in {name for kind, name in cert["subjectAltName"] if kind == "DNS"}
+    status, body, _ = https_get(vm.address, DOMAINS[0], "/static/entries/style.css", root_of(server))
+    assert status == 200 and "{" in body
+    status, location, _ = http_get_raw(vm.address, DOMAINS[0], "/version/")
+    assert status in (301, 308) and location == "https://ledger.test/version/"
+    assert remote(vm, "systemctl is-active caddy").strip() == "active"
+    assert remote(vm, "systemctl is-active nginx", check=False).strip() != "active"
+
+
+def test_certs_command_lists_caddys_certificates(caddy_site) -> None:
+    project, _, _, _ = caddy_site
+    listed = project.manage("certs", "--env", ENV, check=True).stdout
+    assert "Caddy obtains and renews its certificates itself" in listed
+    for domain in DOMAINS:
+        assert f"{domain} (caddy): {domain}; expires " in listed
+
+
+def test_bluegreen_switch_behind_caddy_under_https_load(caddy_site) -> None:
+    project, vm, server, _ = caddy_site
+    project.set_version("2")
+    project.commit("version 2")
+    project.manage("deploy", "--env", ENV, "--latest", check=True)  # staged in green
+    pid = remote(vm, "systemctl show -p MainPID --value caddy").strip()
+    site = remote(vm, "md5sum /etc/caddy/djaploy/ledger.caddy")
+    with HttpsLoad(vm.address, DOMAINS[0], "/version/", root_of(server)) as load:
+        time.sleep(1)
+        activated = project.manage("activate", "--env", ENV)
+        time.sleep(1)
+    report = load.report
+    print(f"bluegreen activate behind Caddy under HTTPS load: {report.summary()}")
+    assert activated.returncode == 0, activated.stderr
+    assert report.failures == 0, report.failure_reasons
+    assert report.bodies_in_order == ["1", "2"] and report.regressions == 0
+    # The switch is a link swap: Caddy kept running with the same config.
+    assert remote(vm, "systemctl show -p MainPID --value caddy").strip() == pid
+    assert remote(vm, "md5sum /etc/caddy/djaploy/ledger.caddy") == site
+
+
+def test_caddy_reloads_a_changed_site_under_https_load(caddy_site) -> None:
+    project, vm, server, options = caddy_site
+    changed = {"caddy": {**options["caddy"], "email": "admin@ledger.test"}}
+    use_inventory(project, 1, "bluegreen", changed)
+    project.commit("another ACME contact")
+    with HttpsLoad(vm.address, DOMAINS[0], "/version/", root_of(server)) as load:
+        time.sleep(1)
+        configured = project.manage("configureserver", "--env", ENV)
+        time.sleep(1)
+    report = load.report
+    print(f"Caddy reload under HTTPS load: {report.summary()}; stale keep-alive retries: {report.stale_retries}")
+    assert configured.returncode == 0, configured.stderr
+    assert "caddy: validate config and reload: changed" in configured.stdout
+    assert "admin@ledger.test" in remote(vm, "cat /etc/caddy/djaploy/ledger.caddy")
+    assert report.ok > 100 and report.failures == 0, report.failure_reasons

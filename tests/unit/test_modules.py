@@ -1,0 +1,449 @@
+"""The module API: load order, hook order through the real strategies, errors that name the
+module and hook, and the example project's own module (infra_example/infra/modules/nightly.py).
+
+`RecordingPlan` implements the `Plan` protocol over an in-memory host: it records every call
+in order and keeps the files it was given (so "changed" means what it means on a real host, and
+state.json reads back what was written). The real strategies run against it unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import textwrap
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from djaploy import shell
+from djaploy.artifact import Release
+from djaploy.config import DjaployConfig, HostConfig, Target
+from djaploy.context import CommandResult, HostContext, Plan
+from djaploy.errors import ConfigError, DjaployError, RemoteError
+from djaploy.inventory import load_config, resolve_targets
+from djaploy.modules.base import (
+    HOOKS,
+    BaseModule,
+    HookError,
+    call_hook,
+    load_module_class,
+    load_modules,
+)
+from djaploy.project import Project
+from djaploy.strategies import bluegreen, in_place, zero_downtime
+from djaploy.strategies.common import run_hooks
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_INFRA = REPO / "infra_example" / "infra"
+APP = "/home/shop/apps/shop"
+STATE_FILE = f"{APP}/.djaploy/state.json"
+
+
+# --- a Plan that records ------------------------------------------------------------------------
+
+
+@dataclass
+class RecordingPlan:
+    """`Plan` over an in-memory host: calls in order, and the files it was given by path."""
+
+    dry_run: bool = False
+    calls: list[tuple[str, str]] = field(default_factory=list)  # (method, step or command)
+    files: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # path -> (content, owner, mode)
+    commands: list[str] = field(default_factory=list)
+
+    def _put(self, method: str, step: str, path: str, content: str, owner: str, mode: str) -> bool:
+        self.calls.append((method, step))
+        changed = self.files.get(path) != (content, owner, mode)
+        self.files[path] = (content, owner, mode)
+        return changed
+
+    def packages(self, step: str, packages: Sequence[str]) -> bool:
+        self.calls.append(("packages", step))
+        return True
+
+    def user(self, step: str, name: str, *, home: str) -> bool:
+        self.calls.append(("user", step))
+        return True
+
+    def directory(self, step: str, path: str, *, owner: str = "root", mode: str = "755") -> bool:
+        self.calls.append(("directory", step))
+        return True
+
+    def put_text(self, step: str, path: str, content: str, *, owner: str = "root", mode: str = "644") -> bool:
+        return self._put("put_text", step, path, content, owner, mode)
+
+    def put_file(self, step: str, local_path: str, remote_path: str, *, owner: str = "root", mode: str = "644") -> bool:
+        return self._put("put_file", step, remote_path, Path(local_path).read_bytes().decode("latin-1"), owner, mode)
+
+    def link(self, step: str, path: str, target: str) -> bool:
+        self.calls.append(("link", step))
+        return True
+
+    def absent(self, step: str, path: str) -> bool:
+        self.calls.append(("absent", step))
+        return True
+
+    def run(self, step: str, command: str, *, as_user: str | None = None) -> CommandResult:
+        self.calls.append(("run", step))
+        self.commands.append(command)
+        words = shlex.split(command) if command.startswith("printf ") else []
+        if len(words) == 10 and command == shell.write_file_atomically(words[-1], words[2]):
+            self.files[words[-1]] = (words[2] + "\n", "root", "644")  # state.json: later reads see it
+        return CommandResult(True, "")
+
+    def service(self, step: str, name: str, *, running: bool = True, enabled: bool = True, restarted: bool = False,
+                reloaded: bool = False, daemon_reload: bool = False) -> bool:
+        self.calls.append(("service", step))
+        self.commands.append(f"service {name} daemon_reload={daemon_reload}")
+        return True
+
+    def query(self, command: str, *, as_user: str | None = None) -> CommandResult:
+        self.calls.append(("query", command))
+        if command.startswith("cat "):  # read back a file it holds (state.json)
+            return CommandResult(True, self.files.get(shlex.split(command)[1], ("",))[0])
+        return CommandResult(True, "")
+
+    @property
+    def steps(self) -> list[str]:
+        """What changed the host, in order (queries only read it)."""
+        return [step for method, step in self.calls if method != "query"]
+
+
+def _is_a_plan(plan: Plan) -> Plan:  # mypy: RecordingPlan must satisfy the Protocol
+    return plan
+
+
+_is_a_plan(RecordingPlan())
+
+
+def with_state(state: dict[str, Any]) -> RecordingPlan:
+    """A host whose .djaploy/state.json holds `state`."""
+    return RecordingPlan(files={STATE_FILE: (json.dumps(state), "root", "644")})
+
+
+# --- contexts -----------------------------------------------------------------------------------
+
+
+def make_target(**host: Any) -> Target:
+    config = DjaployConfig(project_name="shop", modules=[MODULE_A, MODULE_B])
+    hosts = [HostConfig("web1", ssh_host="192.0.2.10", domains=["shop.example.com"], **host)]
+    return resolve_targets(config, hosts, "production", environ={}, source_file="inventory/production.py")[0]
+
+
+def make_ctx(plan: RecordingPlan | None = None, target: Target | None = None, **fields: Any) -> HostContext:
+    # The recording plan reads what it uploads; any local file stands in for the tarball.
+    release = Release(name="v7", ref="v7", commit="c0ffee" * 6 + "c0ff", tarball=Path(__file__),
+                      requirements_text="Django\n", dependency_hash="abc123")
+    project = Project(git_root=Path("/src/shop"), manage_py="manage.py", wsgi_application="shop.wsgi:application")
+    fields = {"env": "production", "project": project, "release": release, **fields}
+    return HostContext(target=target or make_target(), plan=plan or RecordingPlan(), **fields)
+
+
+# --- recording modules --------------------------------------------------------------------------
+
+
+class Recording(BaseModule):
+    """Every hook shows up in the plan's steps as '<name>.<hook>'."""
+
+
+for _hook in HOOKS:
+    setattr(Recording, _hook, lambda self, ctx, _hook=_hook: ctx.plan.run(f"{self.name}.{_hook}", "true"))
+
+
+class ModuleA(Recording):
+    name = "a"
+
+
+class ModuleB(Recording):
+    name = "b"
+
+
+class Exploding(BaseModule):
+    name = "exploding"
+
+    def publish(self, ctx: HostContext) -> None:
+        options = ctx.target.module_options.get("exploding", {})
+        options["missing"]  # the user's bug: a KeyError
+
+
+MODULE_A = f"{__name__}.ModuleA"
+MODULE_B = f"{__name__}.ModuleB"
+
+
+def hook_steps(plan: RecordingPlan) -> list[str]:
+    return [step for step in plan.steps if step.startswith(("a.", "b."))]
+
+
+DEPLOY_ORDER = ["prepare_data", "prepare_release", "publish", "route_traffic", "verify"]
+
+
+def per_module(*hooks: str) -> list[str]:
+    """The documented order: each hook for every module (in list order) before the next hook."""
+    return [f"{name}.{hook}" for hook in hooks for name in ("a", "b")]
+
+
+# --- load order ---------------------------------------------------------------------------------
+
+
+def test_load_modules_keeps_the_configured_order() -> None:
+    modules = load_modules([MODULE_B, MODULE_A, "djaploy.modules.core"])
+    assert [module.name for module in modules] == ["b", "a", "core"]
+    assert [module.name for module in load_modules([MODULE_A, MODULE_B])] == ["a", "b"]
+
+
+def test_hooks_are_the_documented_ones_in_deploy_order() -> None:
+    assert HOOKS == ("configure_server", *DEPLOY_ORDER)
+    assert all(callable(getattr(BaseModule, hook)) for hook in HOOKS)
+
+
+def test_run_hooks_runs_each_hook_for_every_module_before_the_next_hook() -> None:
+    ctx = make_ctx()
+    run_hooks(ctx, load_modules([MODULE_A, MODULE_B]), "prepare_data", "prepare_release", "publish")
+    assert hook_steps(ctx.plan) == per_module("prepare_data", "prepare_release", "publish")
+    ctx = make_ctx()
+    run_hooks(ctx, load_modules([MODULE_B, MODULE_A]), "verify")
+    assert hook_steps(ctx.plan) == ["b.verify", "a.verify"]
+
+
+# --- hook order through the real strategies -----------------------------------------------------
+
+
+def test_in_place_deploy_runs_every_deploy_hook_in_order_around_its_own_steps() -> None:
+    ctx = make_ctx()
+    in_place.deploy(ctx, load_modules([MODULE_A, MODULE_B]), {})
+    assert hook_steps(ctx.plan) == per_module(*DEPLOY_ORDER)
+    steps = ctx.plan.steps
+    # The code is in place before any hook; traffic moves after publish, before route_traffic.
+    assert steps.index("put release in place") < steps.index("a.prepare_data")
+    assert steps.index("b.publish") < steps.index("route traffic to shop") < steps.index("a.route_traffic")
+    assert steps[-1] == "record state"
+
+
+def test_zero_downtime_deploy_gates_the_release_before_publish() -> None:
+    ctx = make_ctx()
+    zero_downtime.deploy(ctx, load_modules([MODULE_A, MODULE_B]), {})
+    assert hook_steps(ctx.plan) == per_module(*DEPLOY_ORDER)
+    steps = ctx.plan.steps
+    gate = next(step for step in steps if step.startswith("health gate"))
+    assert steps.index("b.prepare_release") < steps.index(gate) < steps.index("switch current") < steps.index("a.publish")
+
+
+def test_zero_downtime_rollback_runs_verify_only() -> None:
+    state = {"strategy": "zero_downtime", "current": "v7", "order": ["v6", "v7"],
+             "releases": {"v6": {"commit": "a"}, "v7": {"commit": "b"}}}
+    ctx = make_ctx(with_state(state))
+    zero_downtime.rollback(ctx, load_modules([MODULE_A, MODULE_B]), {})
+    assert hook_steps(ctx.plan) == per_module("verify")
+
+
+def test_bluegreen_first_deploy_goes_live_and_a_later_one_only_stages() -> None:
+    ctx = make_ctx()
+    bluegreen.deploy(ctx, load_modules([MODULE_A, MODULE_B]), {})
+    assert hook_steps(ctx.plan) == per_module(*DEPLOY_ORDER)
+
+    state = {"strategy": "bluegreen", "active": "blue", "previous": None, "slots": {"blue": {"state": "active"}}}
+    ctx = make_ctx(with_state(state))
+    message = bluegreen.deploy(ctx, load_modules([MODULE_A, MODULE_B]), {})
+    assert "staged in the green slot" in message
+    assert hook_steps(ctx.plan) == per_module("prepare_data", "prepare_release", "publish")
+
+
+def test_bluegreen_activate_routes_traffic_then_verifies() -> None:
+    state = {"strategy": "bluegreen", "active": "blue", "previous": None,
+             "slots": {"blue": {"state": "active"}, "green": {"state": "staged", "release": "v7"}}}
+    ctx = make_ctx(with_state(state))
+    bluegreen.activate(ctx, load_modules([MODULE_A, MODULE_B]), {})
+    assert hook_steps(ctx.plan) == per_module("route_traffic", "verify")
+    assert ctx.service and ctx.service.name == "shop-green"
+
+
+# --- hook errors --------------------------------------------------------------------------------
+
+
+def test_a_bug_in_a_hook_names_host_module_hook_and_line() -> None:
+    ctx = make_ctx()
+    with pytest.raises(HookError) as info:
+        call_hook(ctx, Exploding(), "publish")
+    message = str(info.value)
+    assert message.startswith("[web1] module 'exploding' (tests.unit.test_modules.Exploding) failed in its publish hook: ")
+    assert "KeyError: 'missing'" in message
+    assert f"(at tests/unit/test_modules.py:{Exploding.publish.__code__.co_firstlineno + 2})" in message
+    assert "Traceback" not in message
+    assert isinstance(info.value, DjaployError) and isinstance(info.value.__cause__, KeyError)
+
+
+def test_a_hook_error_never_shows_a_secret() -> None:
+    class Leaky(BaseModule):
+        def verify(self, ctx: HostContext) -> None:
+            raise ValueError(f"token {ctx.target.secrets['API_TOKEN']} refused")
+
+    ctx = make_ctx(target=replace(make_target(), secrets={"API_TOKEN": "s3cr3t-value"}))
+    with pytest.raises(HookError) as info:
+        call_hook(ctx, Leaky(), "verify")
+    assert "ValueError: token ******** refused" in str(info.value)
+    assert "s3cr3t-value" not in str(info.value)
+
+
+def test_run_hooks_reports_a_hook_error_with_module_and_hook() -> None:
+    """The strategies' path: run_hooks calls each hook through call_hook."""
+    ctx = make_ctx()
+    with pytest.raises(HookError, match=r"module 'exploding' .* failed in its publish hook: KeyError"):
+        run_hooks(ctx, [*load_modules([MODULE_A]), Exploding()], "publish")
+
+
+def test_deliberate_errors_and_interrupts_pass_unchanged() -> None:
+    class Refusing(BaseModule):
+        def verify(self, ctx: HostContext) -> None:
+            raise RemoteError(ctx.target.name, "refusing: check", hint="fix the thing")
+
+    class Interrupted(BaseModule):
+        def verify(self, ctx: HostContext) -> None:
+            raise KeyboardInterrupt
+
+    with pytest.raises(RemoteError) as info:
+        call_hook(make_ctx(), Refusing(), "verify")
+    assert str(info.value) == "[web1] step 'refusing: check' failed\nfix the thing"
+    with pytest.raises(KeyboardInterrupt):
+        call_hook(make_ctx(), Interrupted(), "verify")
+
+
+# --- bad module paths, through a real config.py -------------------------------------------------
+
+
+@pytest.fixture
+def forget_new_modules() -> Iterator[None]:
+    """Every tmp infra folder is a package named `infra`: never let one leak into the next test."""
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        del sys.modules[name]
+
+
+def infra_with_module(root: Path, module_source: str | None, path: str) -> Path:
+    """An infra folder whose config.py lists the built-ins plus `path`, and infra/modules/custom.py."""
+    infra = root / "infra"
+    (infra / "modules").mkdir(parents=True)
+    if module_source is not None:
+        (infra / "modules" / "custom.py").write_text(textwrap.dedent(module_source))
+    (infra / "config.py").write_text(
+        "from djaploy.config import DjaployConfig\n\n"
+        "config = DjaployConfig(\n"
+        '    project_name="shop",\n'
+        f'    modules=["djaploy.modules.core", "djaploy.modules.nginx", "djaploy.modules.systemd", "{path}"],\n'
+        ")\n"
+    )
+    return infra
+
+
+GOOD_MODULE = """
+    from djaploy.modules.base import BaseModule
+
+    class Custom(BaseModule):
+        name = "custom"
+"""
+
+
+@pytest.mark.parametrize(
+    "source, path, expected",
+    [
+        (None, "infra.modules.nosuch.Custom", "unknown module 'infra.modules.nosuch.Custom': no such Python module or class"),
+        (GOOD_MODULE, "infra.modules.custom.Custum", "unknown module 'infra.modules.custom.Custum'"),
+        (GOOD_MODULE, "infra.modules.custom", "'infra.modules.custom' is a Python module but defines no `Module` class"),
+        ("class Custom:\n    pass\n", "infra.modules.custom.Custom", "'infra.modules.custom.Custom' is not a BaseModule subclass"),
+        ("import requests_that_are_not_installed\n", "infra.modules.custom.Custom",
+         ("importing 'infra.modules.custom.Custom' failed: ModuleNotFoundError: No module named "
+          "'requests_that_are_not_installed' (at infra/modules/custom.py:1)")),
+        ("X = 1\nraise RuntimeError('no settings here')\n", "infra.modules.custom.Custom",
+         "importing 'infra.modules.custom.Custom' failed: RuntimeError: no settings here (at infra/modules/custom.py:2)"),
+        ("def broken(:\n", "infra.modules.custom.Custom", "importing 'infra.modules.custom.Custom' failed: SyntaxError"),
+    ],
+    ids=["unknown-module", "unknown-class", "no-Module-class", "not-a-BaseModule", "missing-dependency", "raises-at-import",
+         "syntax-error"],
+)
+def test_a_bad_module_path_is_a_config_error_naming_config_py_and_the_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forget_new_modules: None, source: str | None, path: str, expected: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    infra = infra_with_module(tmp_path, source, path)
+    with pytest.raises(ConfigError) as info:
+        load_config(infra)
+    err = info.value
+    assert err.file == "infra/config.py:3"  # the file and the line of the DjaployConfig(...) call
+    assert err.field == "DjaployConfig.modules"
+    assert expected in err.detail
+    assert "Traceback" not in str(err)
+
+
+def test_a_module_whose_constructor_raises_is_a_config_error(forget_new_modules: None) -> None:
+    class NeedsArguments(BaseModule):
+        def __init__(self, required: str) -> None:
+            self.required = required
+
+    sys.modules[__name__].NeedsArguments = NeedsArguments  # type: ignore[attr-defined]
+    try:
+        with pytest.raises(ConfigError, match=r"config.py: modules: creating '.*NeedsArguments' failed: TypeError"):
+            load_modules([f"{__name__}.NeedsArguments"], file="config.py")
+    finally:
+        del sys.modules[__name__].NeedsArguments  # type: ignore[attr-defined]
+
+
+# --- the example project's own module -----------------------------------------------------------
+
+
+@pytest.fixture
+def example_config(monkeypatch: pytest.MonkeyPatch, forget_new_modules: None) -> DjaployConfig:
+    monkeypatch.setattr(sys, "path", [str(EXAMPLE_INFRA.parent), *sys.path])
+    return load_config(EXAMPLE_INFRA)
+
+
+def test_the_example_lists_the_builtins_then_its_own_module(example_config: DjaployConfig) -> None:
+    assert example_config.modules == ["djaploy.modules.core", "djaploy.modules.nginx", "djaploy.modules.systemd",
+                                      "infra.modules.nightly.NightlyReport"]
+    modules = load_modules(example_config.modules)
+    assert [module.name for module in modules] == ["core", "nginx", "systemd", "nightly"]
+    # Written only against the public API: it overrides hooks and nothing else.
+    nightly = type(modules[-1])
+    overridden = {name for name in vars(nightly) if not name.startswith("_") and callable(getattr(nightly, name))}
+    assert overridden <= set(HOOKS)
+
+
+@pytest.mark.parametrize(
+    "strategy, slot, code_link",
+    [("in_place", None, f"{APP}/code"), ("zero_downtime", None, f"{APP}/current"), ("bluegreen", "green", f"{APP}/slots/green")],
+)
+def test_nightly_job_runs_the_live_release_with_its_env_file_and_venv(
+    example_config: DjaployConfig, strategy: str, slot: str | None, code_link: str
+) -> None:
+    nightly = load_module_class("infra.modules.nightly.NightlyReport")()
+    ctx = make_ctx()
+    ctx.service = ctx.paths.service_for(strategy, slot)
+    call_hook(ctx, nightly, "route_traffic")
+    unit, owner, mode = ctx.plan.files["/etc/systemd/system/shop-nightly.service"]
+    assert (owner, mode) == ("root", "644")
+    assert "Type=oneshot\nUser=shop\nGroup=shop\n" in unit
+    assert f"WorkingDirectory={code_link}\n" in unit
+    assert f"EnvironmentFile={code_link}/.djaploy-env\n" in unit
+    assert f"ExecStart={code_link}/.djaploy-venv/bin/python manage.py ledger_report\n" in unit
+    timer = ctx.plan.files["/etc/systemd/system/shop-nightly.timer"][0]
+    assert "OnCalendar=*-*-* 03:00:00\n" in timer and "WantedBy=timers.target" in timer
+    assert ctx.plan.commands[-1] == "service shop-nightly.timer daemon_reload=True"
+
+
+def test_nightly_job_reloads_systemd_only_when_its_units_change(example_config: DjaployConfig) -> None:
+    nightly = load_module_class("infra.modules.nightly.NightlyReport")()
+    plan = RecordingPlan()
+    ctx = make_ctx(plan)
+    ctx.service = ctx.paths.service_for("in_place")
+    call_hook(ctx, nightly, "route_traffic")
+    call_hook(ctx, nightly, "route_traffic")  # a redeploy: same units
+    assert plan.commands[-1] == "service shop-nightly.timer daemon_reload=False"
+
+    ctx = make_ctx(plan, replace(make_target(), module_options={"nightly": {"schedule": "Sun *-*-* 04:00"}}))
+    ctx.service = ctx.paths.service_for("in_place")
+    call_hook(ctx, nightly, "route_traffic")
+    assert "OnCalendar=Sun *-*-* 04:00\n" in plan.files["/etc/systemd/system/shop-nightly.timer"][0]
+    assert plan.commands[-1] == "service shop-nightly.timer daemon_reload=True"
