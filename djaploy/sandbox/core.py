@@ -152,6 +152,25 @@ class Sandbox:
             timeout=timeout,
         )
 
+    def connect_hosts(self, first: SandboxHost, second: SandboxHost) -> None:
+        """Let two VPS of this sandbox reach each other (SFTP replicas, multi-host tests).
+
+        By default a VPS reaches only the host end of its own link. This turns on forwarding
+        on the two host ends only (the global ip_forward stays off) and routes each VPS's
+        subnet through the host. `down` undoes it: the routes and settings go with the veths.
+        """
+        _require_root()
+        state = load_state(self.state_path)
+        records = {rec.name: rec for rec in (state.hosts if state else [])}
+        missing = [host.name for host in (first, second) if host.name not in records]
+        if missing:
+            raise SandboxError(f"sandbox {self.name!r} has no host {', '.join(missing)}")
+        a, b = records[first.name], records[second.name]
+        for rec in (a, b):
+            run(["sysctl", "-qw", f"net.ipv4.conf.{rec.veth_host}.forwarding=1"])
+        for rec, other in ((a, b), (b, a)):
+            run(["ip", "netns", "exec", rec.netns, "ip", "route", "replace", other.subnet, "via", rec.host_side_address])
+
     def reachable(self, host: SandboxHost | int, user: str = "root") -> bool:
         """True if SSH with the sandbox key and strict host key checking works."""
         try:

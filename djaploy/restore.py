@@ -1,0 +1,164 @@
+"""`restore --env E [--timestamp T] [--force]`: put the replica's database back on every host.
+
+Per host, under the deploy lock: refuse to replace a database that has data unless forced;
+stop the app (its sockets too, or a request would start it again) and Litestream (which
+ships the last writes as it stops); restore into a temporary file as the app user; check it
+(PRAGMA integrity_check, rows per table); move it into place, keeping a replaced database
+beside it; reset Litestream's local state; start everything again; run the verify hooks.
+If anything fails before the move, the old database is untouched and the app is started again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from djaploy import shell
+from djaploy.actions import RunResult, _run, open_session
+from djaploy.context import HostContext
+from djaploy.errors import DjaployError, RemoteError
+from djaploy.modules import litestream
+from djaploy.modules.base import BaseModule
+from djaploy.project import inspect_project
+from djaploy.strategies.common import locked, run_hooks, utc_now
+
+TIMESTAMP_EXAMPLE = "2025-01-31T14:05:00Z"
+
+
+@dataclass
+class HostRestore:
+    """What one host got back: shown to the user, and kept in RunResult.data."""
+
+    database: str
+    replica: str
+    timestamp: str | None
+    rows: dict[str, int | None] = field(default_factory=dict)
+    integrity: str = ""
+    previous: str | None = None  # where the replaced database was kept
+
+    def lines(self) -> list[str]:
+        when = f"as of {self.timestamp}" if self.timestamp else "latest"
+        lines = [f"restored {self.database} from {self.replica} ({when}): integrity {self.integrity}"]
+        lines += [f"  {table}: {count} rows" for table, count in self.rows.items()]
+        if self.previous:
+            lines.append(f"  the replaced database was kept as {self.previous}")
+        return lines
+
+
+def parse_timestamp(text: str | None) -> str | None:
+    """--timestamp as RFC 3339 in UTC (what Litestream takes); None for the latest state."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise DjaployError(f"--timestamp {text!r} is not a date and time like {TIMESTAMP_EXAMPLE}") from None
+    if moment.tzinfo is None:
+        raise DjaployError(f"--timestamp {text!r} has no time zone; add Z for UTC, like {TIMESTAMP_EXAMPLE}")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def app_units(ctx: HostContext) -> list[str]:
+    """Every unit that uses the database: the app's sockets and services, and its extra services."""
+    units = []
+    for service in ctx.paths.all_services():
+        units += [service.socket_unit, service.service]
+    return units + list(ctx.target.services)
+
+
+def unit_states(ctx: HostContext, units: list[str]) -> tuple[list[str], list[str]]:
+    """(running units, units to run afterwards): those running now and those enabled, so the
+    app serves again after a restore even when it had been stopped (a lost database)."""
+    script = "; ".join(f"echo {shell.q(unit)} $(systemctl is-active {shell.q(unit)}) $(systemctl is-enabled {shell.q(unit)} 2>/dev/null)"
+                       for unit in units)
+    running, wanted = [], []
+    for line in ctx.plan.query(f"{script}; true").stdout.splitlines():
+        unit, *states = line.split()
+        if "active" in states:
+            running.append(unit)
+        if "active" in states or "enabled" in states:
+            wanted.append(unit)
+    return running, wanted
+
+
+def move_into_place_command(paths: litestream.LitestreamPaths, previous: str | None) -> str:
+    """As the app user: keep (or drop) the old database with its sidecars, then rename the new one in."""
+    files = [(paths.db + suffix, (previous + suffix) if previous else None) for suffix in ("", "-wal", "-shm")]
+    if previous:
+        old = " && ".join(f"if [ -e {shell.q(src)} ]; then mv -f {shell.q(src)} {shell.q(dst)}; fi" for src, dst in files)
+    else:
+        old = "rm -f " + " ".join(shell.q(src) for src, _ in files)
+    return f"{old} && mv -f {shell.q(paths.restoring)} {shell.q(paths.db)} && {litestream.reset_command(paths)}"
+
+
+def _require_configured(ctx: HostContext, paths: litestream.LitestreamPaths) -> None:
+    if not ctx.plan.query(f"test -f {shell.q(paths.config)} && test -x {shell.q(litestream.LITESTREAM_BIN)}").ok:
+        raise RemoteError(ctx.target.name, "restore: find Litestream",
+                          hint=f"Litestream is not set up on this host ({paths.config} is missing); "
+                               f"run `manage.py configureserver --env {ctx.env}` first")
+
+
+def _refuse(ctx: HostContext, paths: litestream.LitestreamPaths, current: litestream.DatabaseInfo) -> DjaployError:
+    return DjaployError(
+        f"[{ctx.target.name}] restore refused: {paths.db} holds data ({current.table_summary()}). "
+        "Pass --force to replace it (it is kept beside the restored one as a .before-restore-* file). "
+        "Nothing was changed."
+    )
+
+
+def restore_host(ctx: HostContext, settings: litestream.Settings, timestamp: str | None, force: bool) -> HostRestore:
+    paths = litestream.paths_for(ctx, settings)
+    user = ctx.target.app_user
+    _require_configured(ctx, paths)
+    current = litestream.probe(ctx, paths.db, "count")
+    if current.has_data and not force:
+        raise _refuse(ctx, paths, current)
+    report = HostRestore(paths.db, settings.replica.describe(), timestamp)
+    stamp = utc_now().replace("-", "").replace(":", "")
+    report.previous = f"{paths.db}.before-restore-{stamp}" if current.exists and current.has_data else None
+    running, wanted = unit_states(ctx, app_units(ctx))
+    restoring = shell.q(paths.restoring)
+    ctx.plan.run("restore: stop the app and Litestream", f"systemctl stop {shell.join([*running, paths.service])}")
+    moved = False
+    try:
+        args = ["restore", "-config", paths.config, "-o", paths.restoring]
+        args += ["-timestamp", timestamp] if timestamp else []
+        ctx.plan.run(f"restore: {report.replica} into a temporary file",
+                     f"rm -f {restoring} {restoring}-wal {restoring}-shm && "
+                     f"{litestream.litestream_command(paths, *args, paths.db)}", as_user=user)
+        check = litestream.probe(ctx, paths.restoring, "check")
+        report.rows, report.integrity = check.rows, "; ".join(check.integrity) or check.error or "unknown"
+        if check.error or check.integrity != ("ok",):
+            raise RemoteError(ctx.target.name, "restore: check the restored database", report.integrity,
+                              hint=f"the restored copy is damaged; {paths.db} was left as it was")
+        ctx.plan.run("restore: move the restored database into place", move_into_place_command(paths, report.previous), as_user=user)
+        moved = True
+        litestream.ensure_wal(ctx, settings)
+    finally:
+        if not moved:
+            ctx.plan.query(f"rm -f {restoring} {restoring}-wal {restoring}-shm", as_user=user)
+        ctx.plan.run("restore: start Litestream and the app", f"systemctl start {shell.join([paths.service, *wanted])}")
+    return report
+
+
+def restore(config_dir: Path, env: str, *, out: TextIO, timestamp: str | None = None, force: bool = False,
+            verbosity: int = 1, force_unlock: bool = False, wsgi_setting: str | None = None) -> RunResult:
+    """Restore every host's database from its Litestream replica, then check the site answers."""
+    when = parse_timestamp(timestamp)
+    session = open_session(config_dir, env, out, verbosity)
+    settings = {target.name: litestream.settings_for(target, config_dir) for target in session.targets}
+    project = inspect_project(config_dir, manage_py_path=session.config.manage_py_path,
+                              wsgi_application=session.config.wsgi_application, wsgi_setting=wsgi_setting)
+    result = RunResult("restore", env, dry_run=False)
+
+    def work(ctx: HostContext, modules: list[BaseModule]) -> str:
+        audit: dict[str, Any] = {"timestamp": when or "latest", "force": force}
+        with locked(ctx, "restore", audit, force_unlock=force_unlock):
+            report = restore_host(ctx, settings[ctx.target.name], when, force)
+            result.data[ctx.target.name] = report
+            run_hooks(ctx, modules, "verify")
+        return f"database restored ({len(report.rows)} tables, integrity {report.integrity})"
+
+    return _run(session, result, work, project=project)
