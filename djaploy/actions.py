@@ -78,17 +78,12 @@ def open_session(config_dir: Path, env: str, out: TextIO, verbosity: int, log: T
     for target in targets:
         for module in modules[target.name]:
             module.check_target(target, config_dir)
-    for target in targets:
-        if target.deployment_strategy not in STRATEGIES:  # config validation knows the names too
-            raise DjaployError(f"{target.source_file}: host {target.name}: unknown deployment_strategy {target.deployment_strategy!r}")
     secrets = [value for target in targets for value in target.secrets.values()]
     reporter = Reporter(out=out, redact=Redactor(secrets), verbosity=verbosity, log=log)
     return Session(config_dir, env, targets, modules, reporter, config)
 
 
-
-
-def _run(session: Session, result: RunResult, work: Callable[[HostContext, list[BaseModule]], str | None], **context: Any) -> RunResult:
+def run_on_hosts(session: Session, result: RunResult, work: Callable[[HostContext, list[BaseModule]], str | None], **context: Any) -> RunResult:
     """Connect, run `work` on every host in parallel, collect per-host outcomes."""
     from djaploy.certs import site_urls  # certs builds on this module
 
@@ -149,7 +144,7 @@ def configure_server(config_dir: Path, env: str, *, out: TextIO, dry_run: bool =
     def work(ctx: HostContext, modules: list[BaseModule]) -> None:
         run_hooks(ctx, modules, "configure_server")
 
-    return _run(session, RunResult("configureserver", env, dry_run), work)
+    return run_on_hosts(session, RunResult("configureserver", env, dry_run), work)
 
 
 def deploy(
@@ -187,7 +182,7 @@ def deploy(
             with locked(ctx, "deploy", audit, force_unlock=force_unlock):
                 return strategy.deploy(ctx, modules, audit, activate)
 
-        return _run(session, RunResult("deploy", env, dry_run, release=release), work, project=project, release=release)
+        return run_on_hosts(session, RunResult("deploy", env, dry_run, release=release), work, project=project, release=release)
 
 
 def _switch_action(command: str, config_dir: Path, env: str, *, out: TextIO, dry_run: bool, verbosity: int,
@@ -207,7 +202,7 @@ def _switch_action(command: str, config_dir: Path, env: str, *, out: TextIO, dry
                 return strategy.rollback(ctx, modules, audit, to)
             return strategy.activate(ctx, modules, audit)
 
-    return _run(session, RunResult(command, env, dry_run), work, project=project)
+    return run_on_hosts(session, RunResult(command, env, dry_run), work, project=project)
 
 
 def activate(config_dir: Path, env: str, *, out: TextIO, dry_run: bool = False, verbosity: int = 1, **options: Any) -> RunResult:
@@ -230,7 +225,7 @@ def status(config_dir: Path, env: str, *, out: TextIO, verbosity: int = 1, log: 
     def work(ctx: HostContext, modules: list[BaseModule]) -> None:
         result.data[ctx.target.name] = read_status(ctx)
 
-    return _run(session, result, work)
+    return run_on_hosts(session, result, work)
 
 
 def unlock(config_dir: Path, env: str, *, out: TextIO, verbosity: int = 1, log: TextIO | None = None) -> RunResult:
@@ -248,4 +243,4 @@ def unlock(config_dir: Path, env: str, *, out: TextIO, verbosity: int = 1, log: 
         ctx.plan.run("break deploy lock", f"rm -rf {shell.q(lock)}")
         return f"lock broken (was held by: {held})"
 
-    return _run(session, result, work)
+    return run_on_hosts(session, result, work)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from djaploy.actions import RunResult, _run, open_session
+from djaploy.actions import RunResult, run_on_hosts, open_session
 from djaploy.context import HostContext
 from djaploy.modules import certs as certs_module
 from djaploy.modules.base import BaseModule, load_module_class
@@ -58,7 +58,7 @@ def certificates(config_dir: Path, env: str, *, out: TextIO, renew: bool = False
         result.data[ctx.target.name] = held
         return message
 
-    return _run(session, result, work)
+    return run_on_hosts(session, result, work)
 
 
 def format_certificates(host: str, held: list[certs_module.Certificate], now: datetime | None = None) -> list[str]:

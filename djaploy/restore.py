@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from djaploy import shell
-from djaploy.actions import RunResult, _run, open_session
+from djaploy.actions import RunResult, run_on_hosts, open_session
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError, RemoteError
 from djaploy.modules import litestream
@@ -161,4 +161,4 @@ def restore(config_dir: Path, env: str, *, out: TextIO, timestamp: str | None = 
             run_hooks(ctx, modules, "verify")
         return f"database restored ({len(report.rows)} tables, integrity {report.integrity})"
 
-    return _run(session, result, work, project=project)
+    return run_on_hosts(session, result, work, project=project)
