@@ -169,6 +169,16 @@ def _builtin_hint() -> str:
     return "built-in modules are " + ", ".join(f"djaploy.modules.{name}" for name in names)
 
 
+def stop_other_web_server(ctx: HostContext, other: str) -> None:
+    """Switching web servers (nginx <-> caddy) on a live host: the other one holds ports 80/443,
+    so stop and disable it before installing this one. Checked first: a no-op when it is absent."""
+    from djaploy import shell
+
+    name = shell.q(other)
+    if ctx.plan.query(f"systemctl is-active --quiet {name} || systemctl is-enabled --quiet {name}").ok:
+        ctx.plan.run(f"stop and disable {other} (replaced)", f"systemctl disable --now {name}")
+
+
 def load_module_class(dotted_path: str, *, file: str | None = None, field: str = "modules") -> type[BaseModule]:
     """Import a module class from a dotted path; errors name the config file and field."""
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from djaploy.context import HostContext
-from djaploy.modules.base import BaseModule
+from djaploy.modules.base import BaseModule, stop_other_web_server
 from djaploy.modules.certs import (
     check_email,
     check_option_names,
@@ -147,6 +147,7 @@ class Module(BaseModule):
 
     def configure_server(self, ctx: HostContext) -> None:
         options = caddy_options(ctx.target, ctx.config_dir)
+        stop_other_web_server(ctx, "nginx")
         ctx.plan.packages("caddy: install", self.apt_packages)
         ctx.plan.directory("caddy: site folder", ctx.paths.caddy_sites_dir, mode="755")
         write_site(ctx, options)

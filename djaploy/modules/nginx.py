@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from djaploy import shell
 from djaploy.context import HostContext
-from djaploy.modules.base import BaseModule, load_module_class
+from djaploy.modules.base import BaseModule, load_module_class, stop_other_web_server
 from djaploy.render import render
 
 #: validate, reload gracefully (in-flight requests finish), and wait until the reload is done
@@ -90,6 +90,7 @@ class Module(BaseModule):
     apt_packages = ("nginx",)
 
     def configure_server(self, ctx: HostContext) -> None:
+        stop_other_web_server(ctx, "caddy")
         ctx.plan.packages("nginx: install", self.apt_packages)
         ctx.plan.absent("nginx: disable default site", "/etc/nginx/sites-enabled/default")
         write_site(ctx)
