@@ -40,9 +40,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sandbox_hosts():
-    """Two sandbox VPS hosts for the whole session, stopped at the end."""
+    """Two fresh sandbox VPS hosts per test module (they boot from the cached root filesystem in
+    seconds), so no module depends on what another left on a host."""
     reason = _can_boot_sandbox()
     if reason:
         if os.environ.get("CI"):
@@ -51,6 +52,7 @@ def sandbox_hosts():
     from djaploy.sandbox import Sandbox
 
     sandbox = Sandbox(name=SANDBOX_NAME)
+    sandbox.down()  # a leftover of an interrupted run must not leak into this module
     hosts = sandbox.up(count=2)
     try:
         yield hosts
