@@ -77,3 +77,12 @@ def test_nginx_site_without_domains_is_the_default_server() -> None:
     site = nginx_site(_ctx(domains=()))
     assert "listen 80 default_server;" in site
     assert "server_name _;" in site
+
+
+def test_the_site_does_not_change_with_the_environment_name() -> None:
+    """A changed site means an nginx reload, which closes idle keep-alive connections: the
+    environment's name alone must never cause one."""
+    staging, production = _ctx(), _ctx()
+    production.env = "production"
+    staging.env = "staging"
+    assert nginx_site(staging) == nginx_site(production)
