@@ -19,7 +19,7 @@ from djaploy.context import HostContext, Plan
 from djaploy.deploy_files import check_deploy_files
 from djaploy.engine import Engine, Redactor, Reporter
 from djaploy.errors import DjaployError
-from djaploy.inventory import load_targets
+from djaploy.inventory import load_targets, load_targets_without_secrets
 from djaploy.modules.base import BaseModule, load_modules
 from djaploy.prepare import run_prepare
 from djaploy.project import inspect_project
@@ -70,9 +70,11 @@ class Session:
     config: Any
 
 
-def open_session(config_dir: Path, env: str, out: TextIO, verbosity: int, log: TextIO | None = None) -> Session:
-    """Load and validate everything before any connection."""
-    config, targets = load_targets(config_dir, env)
+def open_session(config_dir: Path, env: str, out: TextIO, verbosity: int, log: TextIO | None = None,
+                 *, needs_secrets: bool = True) -> Session:
+    """Load and validate everything before any connection. Commands that send no secrets to the
+    hosts (status, unlock) work without the deployer's secret variables."""
+    config, targets = (load_targets if needs_secrets else load_targets_without_secrets)(config_dir, env)
     config_file = str(config_dir / "config.py")
     modules = {target.name: load_modules(target.modules, file=config_file) for target in targets}
     for target in targets:
@@ -219,7 +221,7 @@ def status(config_dir: Path, env: str, *, out: TextIO, verbosity: int = 1, log: 
     """Per host: strategy, live release or slot, releases, services, lock, recent audit lines."""
     from djaploy.status import read_status
 
-    session = open_session(config_dir, env, out, verbosity, log)
+    session = open_session(config_dir, env, out, verbosity, log, needs_secrets=False)
     result = RunResult("status", env, dry_run=False)
 
     def work(ctx: HostContext, modules: list[BaseModule]) -> None:
@@ -232,7 +234,7 @@ def unlock(config_dir: Path, env: str, *, out: TextIO, verbosity: int = 1, log: 
     """Break a stale deploy lock on purpose (a deployer killed mid-deploy leaves one)."""
     from djaploy import shell
 
-    session = open_session(config_dir, env, out, verbosity, log)
+    session = open_session(config_dir, env, out, verbosity, log, needs_secrets=False)
     result = RunResult("unlock", env, dry_run=False)
 
     def work(ctx: HostContext, modules: list[BaseModule]) -> str:

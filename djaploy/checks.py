@@ -61,7 +61,7 @@ def djaploy_checks(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
                                    hint="create the infra folder there (config.py, inventory/<env>.py) or fix the setting",
                                    id="djaploy.W001")]
         return []
-    from djaploy.remote import load_targets_without_secrets
+    from djaploy.inventory import load_targets_without_secrets
     from djaploy.verify import Options, verify
 
     options = Options(load=load_targets_without_secrets, local_secret_key=local_secret_key(),

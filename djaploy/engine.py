@@ -302,6 +302,12 @@ class Engine:
         from pyinfra.api import Config, Inventory, State
         from pyinfra.api.exceptions import ConnectError as PyinfraConnectError
 
+        # Ctrl-C lands in whichever greenlet runs (often pyinfra's output readers): djaploy reports
+        # the interruption itself, so gevent need not print a traceback per greenlet.
+        hub = gevent.get_hub()
+        if KeyboardInterrupt not in hub.NOT_ERROR:
+            hub.NOT_ERROR = (*hub.NOT_ERROR, KeyboardInterrupt)
+
         pyinfra_logger = logging.getLogger("pyinfra")
         pyinfra_logger.handlers[:] = [self._log]
         pyinfra_logger.propagate = False

@@ -240,3 +240,33 @@ def load_targets(config_dir: Path, env: str, *,
     config = load_config(config_dir)
     hosts = load_inventory(config_dir, env)
     return config, resolve_targets(config, hosts, env, environ=environ, source_file=_inventory_file(config_dir, env))
+
+
+class _AnyVariable(Mapping[str, str]):
+    """The deployer's environment, where an unset variable reads as a placeholder.
+
+    `status`, `unlock`, `remote`, `logs` and the system checks never send secrets (the server's env file holds
+    them), so they must work for someone who has not exported the production secrets.
+    """
+
+    PLACEHOLDER = "djaploy-placeholder-for-an-unset-secret"
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def __getitem__(self, name: str) -> str:
+        return self._environ.get(name, self.PLACEHOLDER)
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._environ)
+
+    def __len__(self) -> int:
+        return len(self._environ)
+
+
+def load_targets_without_secrets(config_dir: Path, env: str) -> tuple[DjaployConfig, list[Target]]:
+    """load_targets, with placeholders for secrets whose variable is not set here."""
+    return load_targets(config_dir, env, environ=_AnyVariable(os.environ))

@@ -14,11 +14,10 @@ in_place code/, zero_downtime current, bluegreen slots/<active>.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,7 +25,7 @@ from typing import Any, TextIO
 from djaploy import shell
 from djaploy.config import DjaployConfig, Target
 from djaploy.errors import ConnectError, DjaployError
-from djaploy.inventory import load_targets
+from djaploy.inventory import load_targets_without_secrets
 from djaploy.layout import AppPaths, AppService, project_subdir
 
 #: what OpenSSH exits with when it fails itself (connection, authentication, host key)
@@ -35,36 +34,6 @@ READ_TIMEOUT = 60
 
 
 # --- targets, without the secrets these commands never send --------------------------------
-
-
-class _AnyVariable(Mapping[str, str]):
-    """The deployer's environment, where an unset variable reads as a placeholder.
-
-    `remote`, `logs` and the system checks never send secrets (the server's env file holds
-    them), so they must work for someone who has not exported the production secrets.
-    """
-
-    PLACEHOLDER = "djaploy-placeholder-for-an-unset-secret"
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def __getitem__(self, name: str) -> str:
-        return self._environ.get(name, self.PLACEHOLDER)
-
-    def __contains__(self, name: object) -> bool:
-        return True
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._environ)
-
-    def __len__(self) -> int:
-        return len(self._environ)
-
-
-def load_targets_without_secrets(config_dir: Path, env: str) -> tuple[DjaployConfig, list[Target]]:
-    """load_targets, with placeholders for secrets whose variable is not set here."""
-    return load_targets(config_dir, env, environ=_AnyVariable(os.environ))
 
 
 def pick_hosts(targets: Sequence[Target], env: str, name: str | None) -> list[Target]:

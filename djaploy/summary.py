@@ -28,6 +28,8 @@ def _next_steps(result: RunResult) -> list[str]:
     if result.dry_run:
         return ["run it for real: drop --dry-run"]
     if not result.ok:
+        if all(isinstance(error, KeyboardInterrupt) for error in result.errors.values()):
+            return ["interrupted: each host unwound and released its lock; run the command again"]
         steps = ["fix the cause shown above, then run the command again"]
         if any("lock" in str(error) and "held" in str(error) for error in result.errors.values()):
             steps.append(f"if the lock holder is dead: manage.py unlock --env {env}")

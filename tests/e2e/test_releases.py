@@ -197,6 +197,26 @@ def test_lock_refuses_a_second_deploy_and_survives_a_killed_deployer(project: Pr
     assert set(remote(host, f"ls {APP}/releases").split()) <= {"v10", "v11", "v12", "v12-r2"}
 
 
+def test_ctrl_c_releases_the_lock_and_the_live_release_keeps_serving(project: Project, host) -> None:
+    live = state(host)["current"]
+    release(project, "12b")
+    # SIGINT as a terminal sends it (restored to its default: background jobs inherit it ignored).
+    command = [sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+               "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])", "manage.py", "deploy", "--env", ENV, "--latest"]
+    deploying = subprocess.Popen(command, cwd=project.root, env=project.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in deploying.stdout:
+        if "core: env file" in line:
+            break
+    deploying.send_signal(signal.SIGINT)
+    output = deploying.communicate(timeout=120)[0]
+    assert deploying.returncode != 0 and "interrupted" in output
+    assert "lock: free" in project.manage("status", "--env", ENV, check=True).stdout
+    assert audit(host)[-1]["result"] == "interrupted"
+    assert state(host)["current"] == live and served_version(host) == "12"
+    project.manage("deploy", "--env", ENV, "--latest", check=True)  # nothing to break by hand
+    assert served_version(host) == "12b"
+
+
 def test_retention_keeps_live_and_rollback_target_and_removes_unused_venvs(project: Project, host) -> None:
     # New dependencies: a new venv; the old one goes when no kept release uses it.
     project.write("requirements.txt", (project.root / "requirements.txt").read_text() + "six\n")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from djaploy import remote
+from djaploy import inventory, remote
 from djaploy.config import DjaployConfig, HostConfig, Target
 from djaploy.errors import DjaployError
 from djaploy.inventory import resolve_targets
@@ -349,5 +349,5 @@ def test_placeholder_environment_lets_commands_load_hosts_without_secrets(tmp_pa
         "config = DjaployConfig(project_name='ledger', secrets={'K': 'env:DJAPLOY_TEST_SURELY_UNSET'})\n")
     (tmp_path / "inventory" / "prod.py").write_text(
         "from djaploy.config import HostConfig\nhosts = [HostConfig('web1', ssh_host='203.0.113.10')]\n")
-    _, targets = remote.load_targets_without_secrets(tmp_path, "prod")
-    assert targets[0].secrets == {"K": remote._AnyVariable.PLACEHOLDER}
+    _, targets = inventory.load_targets_without_secrets(tmp_path, "prod")
+    assert targets[0].secrets == {"K": inventory._AnyVariable.PLACEHOLDER}
