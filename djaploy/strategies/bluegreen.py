@@ -25,7 +25,6 @@ from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError
 from djaploy.modules.base import BaseModule
-from djaploy.modules.systemd import retire_other_services
 from djaploy.strategies.common import (
     check_socket,
     clean_up,
@@ -115,7 +114,6 @@ def switch(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
             ctx.service = paths.service_for(NAME, active)
             route_traffic(ctx, modules)
         raise
-    retire_other_services(ctx, keep=[paths.service_for(NAME, slot) for slot in ("blue", "green")])
     clean_up(ctx, NAME)
     if active and active in state["slots"]:
         state["slots"][active]["state"] = "previous"

@@ -18,7 +18,7 @@ from typing import Any
 from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError, RemoteError
-from djaploy.layout import RELEASE_INFO_NAME, VENV_LINK_NAME
+from djaploy.layout import RELEASE_INFO_NAME, SLOTS, VENV_LINK_NAME, AppPaths, AppService
 from djaploy.modules.base import BaseModule, call_hook
 
 
@@ -202,13 +202,28 @@ def check_socket(ctx: HostContext, socket_path: str, step: str) -> None:
 
 
 def clean_up(ctx: HostContext, strategy: str, removals: list[str] = ()) -> None:
-    """One round trip after a successful deploy: remove `removals`, the code folders other
-    strategies left behind (their state was replaced), and venvs no code folder links to."""
+    """One round trip once traffic is on the new release: retire the services and remove the
+    code folders other strategies left behind (their state was replaced), then `removals`, and
+    the venvs no code folder links to."""
+    from djaploy.modules.systemd import retire_units_command
+
     paths = ctx.paths
+    kept = {service.name for service in _services_of(paths, strategy)}
+    retire = retire_units_command([service for service in paths.all_services() if service.name not in kept])
     own = {"in_place": paths.code_dir, "zero_downtime": paths.releases_dir, "bluegreen": paths.slots_dir}
     leftovers = [folder for name, folder in own.items() if name != strategy]
     if strategy != "zero_downtime":
         leftovers.append(paths.current)
     doomed = " ".join(shell.q(path) for path in [*removals, *leftovers])
     links = f"{shell.q(paths.code_dir)}/{VENV_LINK_NAME} {shell.q(paths.releases_dir)}/*/{VENV_LINK_NAME} {shell.q(paths.slots_dir)}/*/{VENV_LINK_NAME}"
-    ctx.plan.run("clean up old releases and venvs", f"rm -rf {doomed}; {shell.remove_unused_venvs(paths.shared, links)}")
+    ctx.plan.run(
+        "clean up other strategies, old releases and venvs",
+        f"{retire}; rm -rf {doomed}; {shell.remove_unused_venvs(paths.shared, links)}",
+    )
+
+
+def _services_of(paths: AppPaths, strategy: str) -> list[AppService]:
+    """The services a strategy runs; every other app service on the host is a leftover."""
+    if strategy == "bluegreen":
+        return [paths.service_for(strategy, slot) for slot in SLOTS]
+    return [paths.service_for(strategy)]

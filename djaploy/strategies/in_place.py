@@ -13,7 +13,6 @@ from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError
 from djaploy.modules.base import BaseModule
-from djaploy.modules.systemd import retire_other_services
 from djaploy.strategies.common import clean_up, read_state, release_info, route_traffic, run_hooks, upload_and_extract, write_state
 
 NAME = "in_place"
@@ -29,7 +28,6 @@ def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     run_hooks(ctx, modules, "prepare_data", "prepare_release", "publish")
     route_traffic(ctx, modules)
     run_hooks(ctx, modules, "verify")
-    retire_other_services(ctx, keep=[ctx.service])
     clean_up(ctx, NAME)
     assert ctx.release
     write_state(ctx, {"strategy": NAME, "current": ctx.release.name, "releases": {ctx.release.name: release_info(ctx)}})

@@ -20,7 +20,6 @@ from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError
 from djaploy.modules.base import BaseModule
-from djaploy.modules.systemd import retire_other_services
 from djaploy.strategies.common import clean_up, health_gate, read_state, release_info, route_traffic, run_hooks, upload_and_extract, write_state
 
 NAME = "zero_downtime"
@@ -113,7 +112,6 @@ def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
             _switch_and_restart(ctx, previous, f"restore release {previous}")
         _remove_release(ctx, name)
         raise
-    retire_other_services(ctx, keep=[ctx.service])
 
     info = release_info(ctx)
     info["release"] = name

@@ -56,3 +56,18 @@ def test_status_sections_parse_and_format() -> None:
     assert "active slot: green" in text and "green: active release v2 commit abcdef12" in text
     assert "blue: empty" in text and "lock: held by me@box since S (deploy v3)" in text
     assert "activate v2 by me@box: ok" in text
+
+
+def test_clean_up_retires_exactly_the_other_strategies_services_in_one_command() -> None:
+    from djaploy.layout import AppPaths
+    from djaploy.strategies.common import _services_of
+    from djaploy.modules.systemd import retire_units_command
+
+    paths = AppPaths(project_name="ledger", app_user="ledger")
+    assert [s.name for s in _services_of(paths, "zero_downtime")] == ["ledger"]
+    assert [s.name for s in _services_of(paths, "bluegreen")] == ["ledger-blue", "ledger-green"]
+    command = retire_units_command([paths.service_for("bluegreen", "blue"), paths.service_for("bluegreen", "green")])
+    assert "disable --now ledger-blue.service ledger-blue.socket" in command
+    assert "disable --now ledger-green.service ledger-green.socket" in command
+    assert "ledger.service" not in command
+    assert command.count("daemon-reload") == 1  # once, and only if something was retired
