@@ -83,14 +83,16 @@ def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     message = f"release {ctx.release.name} staged in the {staged} slot"
     if activate or not active:
         reason = "" if activate else " (no slot was active yet)"
-        return message + "; " + switch(ctx, modules, audit, "activate") + reason
+        return message + "; " + switch(ctx, modules, audit, "activate", state) + reason
     return message + f"; traffic stays on {active} until `manage.py activate --env {ctx.env}`"
 
 
-def switch(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], action: str) -> str:
-    """Move traffic to the other slot after checking it (activate: staged; rollback: previous)."""
+def switch(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], action: str,
+           state: dict[str, Any] | None = None) -> str:
+    """Move traffic to the other slot after checking it (activate: staged; rollback: previous).
+    `state` is the host's state when the caller just wrote it (deploy --activate)."""
     paths = ctx.paths
-    state = _state(ctx)
+    state = state if state is not None else _state(ctx)
     active = state.get("active")
     target = other(active)
     slot = state["slots"].get(target)
