@@ -15,72 +15,21 @@ import io
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from djaploy.context import CommandResult
 from djaploy.errors import ConnectError, DjaployError, RemoteError
+from djaploy.output import Reporter, StepRecord
+from djaploy.redact import Redactor
+
+# Redactor and Reporter live in djaploy.redact and djaploy.output; still importable from here
+# for callers that have not moved yet (actions.py, verify.py).
+__all__ = ["Engine", "PyinfraPlan", "Redactor", "Reporter", "StepRecord"]
 
 if TYPE_CHECKING:
     from djaploy.config import Target
 
 OUTPUT_TAIL_LINES = 25
-
-
-class Redactor:
-    """Replaces secret values with a placeholder in everything djaploy prints or logs."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "********")
-        return text
-
-
-@dataclass
-class StepRecord:
-    host: str
-    step: str
-    changed: bool
-    seconds: float
-    ok: bool = True
-
-
-@dataclass
-class Reporter:
-    """Progress lines per host and step, written as they happen."""
-
-    out: TextIO
-    redact: Redactor = field(default_factory=Redactor)
-    verbosity: int = 1
-    records: list[StepRecord] = field(default_factory=list)
-    log: TextIO | None = None  # the run log: everything, remote output included, redacted
-
-    def line(self, text: str) -> None:
-        text = self.redact(text)
-        self.out.write(text + "\n")
-        self.out.flush()
-        self.detail(text)
-
-    def detail(self, text: str) -> None:
-        """Only to the run log (remote commands and their output)."""
-        if self.log is not None and text:
-            self.log.write(self.redact(text).rstrip("\n") + "\n")
-            self.log.flush()
-
-    def step(self, record: StepRecord, dry_run: bool) -> None:
-        self.records.append(record)
-        if record.ok:
-            word = ("would change" if dry_run else "changed") if record.changed else "ok"
-        else:
-            word = "FAILED"
-        if self.verbosity >= 1 and (record.changed or not record.ok or self.verbosity >= 2 or dry_run):
-            self.line(f"[{record.host}] {record.step}: {word} ({record.seconds:.1f}s)")
-
-    def changed_steps(self, host: str | None = None) -> list[StepRecord]:
-        return [r for r in self.records if r.changed and (host is None or r.host == host)]
 
 
 class _LogCollector(logging.Handler):

@@ -132,7 +132,7 @@ def call_hook(ctx: HostContext, module: BaseModule, hook: str) -> None:
     except DjaployError:
         raise
     except Exception as exc:
-        from djaploy.engine import Redactor  # lazy: the engine is the pyinfra layer
+        from djaploy.redact import Redactor
 
         try:
             source = inspect.getsourcefile(type(module))

@@ -8,7 +8,8 @@ Needs root and systemd-nspawn, debootstrap, tinyproxy, iproute2 and openssh-clie
 
 from __future__ import annotations
 
-from .core import Sandbox, SandboxHost, sandbox_hosts
+from .core import Sandbox, sandbox_hosts
 from .errors import SandboxError
+from .host import SandboxHost
 
 __all__ = ["Sandbox", "SandboxError", "SandboxHost", "sandbox_hosts"]

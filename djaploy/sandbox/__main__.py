@@ -11,8 +11,9 @@ import sys
 from collections.abc import Sequence
 
 from . import settings
-from .core import Sandbox, SandboxHost
+from .core import Sandbox
 from .errors import SandboxError
+from .host import SandboxHost
 
 
 def _parser() -> argparse.ArgumentParser:

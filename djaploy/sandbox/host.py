@@ -1,0 +1,52 @@
+"""SSH access to one sandbox VPS: its address and keys, and running a command on it."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import KW_ONLY, dataclass
+
+from . import keys, settings
+
+
+@dataclass(frozen=True)
+class SandboxHost:
+    """What a deploy (or a test) needs to reach one sandbox VPS over SSH."""
+
+    name: str
+    address: str
+    host_side_address: str
+    _: KW_ONLY
+    ssh_port: int = 22
+    key_path: str
+    known_hosts_path: str
+    root_user: str = "root"
+    sudo_user: str = settings.SUDO_USER
+
+    def ssh_command(self, user: str | None = None, *, batch: bool = True) -> list[str]:
+        """ssh argv up to and including user@address; append a remote command if wanted."""
+        args = keys.ssh_args(self.key_path, self.known_hosts_path, batch=batch)
+        return [*args, "-p", str(self.ssh_port), f"{user or self.root_user}@{self.address}"]
+
+    def pyinfra_data(self, user: str | None = None) -> dict[str, object]:
+        """Host data for a pyinfra inventory entry (address, data)."""
+        return {
+            "ssh_user": user or self.root_user,
+            "ssh_port": self.ssh_port,
+            "ssh_key": self.key_path,
+            "ssh_known_hosts_file": self.known_hosts_path,
+            "ssh_strict_host_key_checking": "yes",
+        }
+
+
+def ssh_run(
+    host: SandboxHost, command: str, user: str = "root", *, timeout: float | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a shell command on a host over SSH; captures text output, does not check."""
+    return subprocess.run(
+        [*host.ssh_command(user), command],
+        check=False,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+    )
