@@ -28,6 +28,8 @@ from djaploy.errors import ConfigError
 
 __all__ = ["list_environments", "load_config", "load_inventory", "load_targets", "resolve_targets"]
 
+#: shorter secrets are refused: replacing every occurrence in output would make it unreadable
+MIN_SECRET_LENGTH = 4
 HOST_EXAMPLE = 'hosts = [HostConfig("web1", ssh_host="203.0.113.10")]'
 
 
@@ -191,6 +193,11 @@ def _resolve_secrets(config: DjaployConfig, host: HostConfig, secrets: Mapping[s
             if "\n" in value:
                 raise ConfigError(f"{reads}, whose value contains a newline; secrets go into an environment file",
                                   file=where)
+        if 0 < len(value) < MIN_SECRET_LENGTH:
+            where = display_path(source_file if key in (host.secrets or {}) else config_file)
+            raise ConfigError(f"secret {key} of host {host.name} is {len(value)} characters long: djaploy hides every "
+                              f"secret in its output and logs, and one this short would garble them; use at least "
+                              f"{MIN_SECRET_LENGTH} characters, or move a value that is not secret to env_vars", file=where)
         resolved[key] = value
     return resolved
 

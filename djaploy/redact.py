@@ -13,7 +13,8 @@ class Redactor:
     """Replaces secret values with a placeholder in everything djaploy prints or logs."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        # Every secret, however short: inventory loading refuses ones too short to hide readably.
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:

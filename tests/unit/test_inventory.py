@@ -326,7 +326,7 @@ def test_key_paths_are_absolute(targets: dict[str, Target], tmp_path: Path) -> N
 def test_missing_secret_variable_of_a_config_secret_names_config_file(tmp_path: Path) -> None:
     infra = make_infra(tmp_path)
     with pytest.raises(ConfigError) as info:
-        load_targets(infra, "production", environ={"WEB2_DB_PASSWORD": "x"})
+        load_targets(infra, "production", environ={"WEB2_DB_PASSWORD": "long-enough"})
     assert str(info.value) == (
         f"{infra / 'config.py'}: secret DJANGO_SECRET_KEY of host web1 reads $SHOP_SECRET_KEY, "
         "which is not set in your environment"
@@ -336,7 +336,7 @@ def test_missing_secret_variable_of_a_config_secret_names_config_file(tmp_path: 
 def test_missing_secret_variable_of_a_host_secret_names_inventory_file(tmp_path: Path) -> None:
     infra = make_infra(tmp_path)
     with pytest.raises(ConfigError) as info:
-        load_targets(infra, "production", environ={"SHOP_SECRET_KEY": "x"})
+        load_targets(infra, "production", environ={"SHOP_SECRET_KEY": "long-enough"})
     assert str(info.value) == (
         f"{infra / 'inventory' / 'production.py'}: secret DB_PASSWORD of host web2 reads $WEB2_DB_PASSWORD, "
         "which is not set in your environment"
@@ -346,6 +346,22 @@ def test_missing_secret_variable_of_a_host_secret_names_inventory_file(tmp_path:
 def test_secret_variable_with_a_newline_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"reads \$SHOP_SECRET_KEY, whose value contains a newline"):
         load_targets(make_infra(tmp_path), "production", environ={**ENVIRON, "SHOP_SECRET_KEY": "a\nb"})
+
+
+def test_a_secret_too_short_to_hide_is_refused_naming_the_file(tmp_path: Path) -> None:
+    infra = make_infra(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        load_targets(infra, "production", environ={**ENVIRON, "SHOP_SECRET_KEY": "abc"})
+    message = str(info.value)
+    assert message.startswith(f"{infra / 'config.py'}: secret DJANGO_SECRET_KEY of host web1 is 3 characters long")
+    assert "at least 4 characters" in message
+
+
+def test_every_secret_is_redacted_however_short() -> None:
+    from djaploy.redact import Redactor
+
+    redact = Redactor(["abcd", "abcdefgh", ""])
+    assert redact("key=abcdefgh pw=abcd x") == "key=******** pw=******** x"
 
 
 def _config(**overrides: object) -> DjaployConfig:
