@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from djaploy.checks import local_secret_key
-from djaploy.management.commands._common import config_dir
+from djaploy.management.commands._common import config_dir, open_run_log
 from djaploy.verify import Options, Report, verify
 
 
@@ -22,20 +22,30 @@ class Command(BaseCommand):
         parser.add_argument("--remote", action="store_true", help="also connect to each host: SSH, sudo, OS, Python")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = verify(config_dir(), Options(env=options["env"], remote=options["remote"],
-                                              local_secret_key=local_secret_key(),
-                                              wsgi_setting=getattr(settings, "WSGI_APPLICATION", None)))
-        self.print_report(report, options["verbosity"])
-        summary = f"verify: {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+        directory = config_dir()
+        report = verify(directory, Options(env=options["env"], remote=options["remote"],
+                                           local_secret_key=local_secret_key(),
+                                           wsgi_setting=getattr(settings, "WSGI_APPLICATION", None)))
+        log_path, self.log_file = open_run_log(directory, "verify", options["env"] or "")
+        with self.log_file:
+            self.print_report(report, options["verbosity"])
+            summary = f"verify: {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+            self.log_file.write(summary + "\n")
         if report.errors:
-            raise CommandError(summary)
+            raise CommandError(f"{summary}\nfull log: {log_path}")
         self.stdout.write(self.style.SUCCESS(summary))
 
+    def say(self, text: str, style: Any = str) -> None:
+        """To the terminal (styled) and to the run log (plain)."""
+        self.stdout.write(style(text))
+        self.log_file.write(text + "\n")
+
     def print_report(self, report: Report, verbosity: int) -> None:
-        if verbosity >= 1:
-            for line in report.passed:
+        for line in report.passed:
+            if verbosity >= 1:
                 self.stdout.write(f"ok      {line}")
+            self.log_file.write(f"ok      {line}\n")
         for finding in report.findings:
             style = self.style.ERROR if finding.level == "error" else self.style.WARNING
-            self.stdout.write(style(f"{finding.level.upper():7} djaploy.{finding.id} {finding.text()}"))
-            self.stdout.write(f"        fix: {finding.hint}")
+            self.say(f"{finding.level.upper():7} djaploy.{finding.id} {finding.text()}", style)
+            self.say(f"        fix: {finding.hint}")
