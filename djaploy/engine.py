@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from djaploy.context import CommandResult
 from djaploy.errors import ConnectError, DjaployError, RemoteError
+from djaploy.shell import join
 from djaploy.output import Reporter, StepRecord
 from djaploy.redact import Redactor
 
@@ -133,8 +134,15 @@ class PyinfraPlan:
     # -- Plan API --------------------------------------------------------------------------
 
     def packages(self, step: str, packages: Sequence[str]) -> bool:
+        """Installed already: nothing runs, not even `apt update` (pyinfra counts a cache refresh
+        as a change once its 24-hour cache time passes, so a no-op configureserver would say
+        "changed"). Otherwise refresh the lists if older than a day and install what is missing."""
         from pyinfra.operations import apt
 
+        installed = self.query(f"dpkg-query -W -f '${{db:Status-Status}}\\n' {join(packages)} 2>/dev/null")
+        if installed.ok and installed.stdout.split() == ["installed"] * len(packages):
+            self._record(step, False, time.monotonic())
+            return False
         return self._op(step, apt.packages, packages=list(packages), update=True, cache_time=24 * 3600)
 
     def user(self, step: str, name: str, *, home: str) -> bool:

@@ -63,6 +63,11 @@ def test_configureserver_provisions_and_second_run_changes_nothing(project: Proj
     second = project.manage("configureserver", "--env", ENV, check=True)
     assert "[root-host] ok: no changes" in second.stdout
     assert "[sudo-host] ok: no changes" in second.stdout
+    # A day later apt's lists are stale: still nothing to change, so nothing may report a change.
+    for host in fleet:
+        run_on(host, "touch -d '3 days ago' /var/lib/apt/periodic/update-success-stamp /var/lib/apt/lists/* 2>/dev/null; true")
+    later = project.manage("configureserver", "--env", ENV, check=True)
+    assert "[root-host] ok: no changes" in later.stdout and "[sudo-host] ok: no changes" in later.stdout, later.stdout
     for host in fleet:
         assert run_on(host, "systemctl is-active nginx").strip() == "active"
         assert run_on(host, "id -u ledger").strip().isdigit()
