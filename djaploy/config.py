@@ -44,6 +44,8 @@ SECRET_ENV_PREFIX = "env:"
 
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 LINUX_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+#: a URL path (and query) as it goes on the wire: no space, quote or shell metacharacter ($ ` ( ) ; ...)
+URL_PATH_RE = re.compile(r"/(?:[A-Za-z0-9\-._~/?=&:@+,!*]|%[0-9A-Fa-f]{2})*")
 
 #: a rule on an already type-checked value: returns what is wrong with it, or None if it is fine
 Check = Callable[[Any], "str | None"]
@@ -317,7 +319,9 @@ class DjaployConfig(_Validated):
         "{v!r} is not a domain name (give the bare name, like 'example.com', without scheme or path)")),
         _unique("domain")))
     deployment_strategy: str = _field(_STR, "in_place", check=_one_of(DEPLOYMENT_STRATEGIES, "deployment strategy"))
-    health_check_path: str = _field(_STR, "/", check=_matches(r"/\S*", "{v!r} must be a URL path starting with '/'"))
+    health_check_path: str = _field(_STR, "/", check=_matches(URL_PATH_RE, (
+        "{v!r} is not a URL path: '/' followed by letters, digits and - . _ ~ / ? = & : @ + , ! * "
+        "(percent-encode anything else, like %20 for a space)")))
     keep_releases: int = _field(_INT, 5, check=_at_least(2))
     gunicorn_workers: int = _field(_INT, 2, check=_at_least(1))
     wsgi_application: str | None = _field(_STR, None, check=_matches(

@@ -11,17 +11,19 @@ pyinfra is imported lazily so `manage.py help` stays fast.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from djaploy.context import CommandResult
 from djaploy.errors import ConnectError, DjaployError, RemoteError
-from djaploy.shell import join
 from djaploy.output import Reporter, StepRecord
 from djaploy.redact import Redactor
+from djaploy.shell import join, q
 
 # Redactor and Reporter live in djaploy.redact and djaploy.output; still importable from here
 # for callers that have not moved yet (actions.py, verify.py).
@@ -31,6 +33,11 @@ if TYPE_CHECKING:
     from djaploy.config import Target
 
 OUTPUT_TAIL_LINES = 25
+
+
+def is_private(mode: str) -> bool:
+    """A mode that gives group and others nothing (600, 400, 700): the file holds a secret."""
+    return int(mode, 8) & 0o077 == 0
 
 
 class _LogCollector(logging.Handler):
@@ -156,14 +163,58 @@ class PyinfraPlan:
         return self._op(step, files.directory, path=path, user=owner, group=owner, mode=mode)
 
     def put_text(self, step: str, path: str, content: str, *, owner: str = "root", mode: str = "644") -> bool:
+        if is_private(mode):
+            return self._put_private(step, content.encode(), path, owner, mode)
         from pyinfra.operations import files
 
         return self._op(step, files.put, src=io.StringIO(content), dest=path, user=owner, group=owner, mode=mode)
 
     def put_file(self, step: str, local_path: str, remote_path: str, *, owner: str = "root", mode: str = "644") -> bool:
+        if is_private(mode):
+            return self._put_private(step, Path(local_path).read_bytes(), remote_path, owner, mode)
         from pyinfra.operations import files
 
         return self._op(step, files.put, src=local_path, dest=remote_path, user=owner, group=owner, mode=mode)
+
+    def _put_private(self, step: str, content: bytes, path: str, owner: str, mode: str) -> bool:
+        """A file only its owner may read is never readable by anyone else, not for a moment.
+
+        pyinfra's files.put uploads first and chmods after (and with sudo goes through a
+        predictable /tmp name). Instead: upload as the login user into a fresh 0700 `mktemp -d`
+        folder, then, as root and under umask 077, copy it beside `path`, set owner and mode,
+        and rename it into place. Unchanged content, owner and mode: nothing is sent.
+        """
+        from pyinfra.api.command import StringCommand
+
+        started = time.monotonic()
+        wanted = f"{owner} {int(mode, 8):o} {hashlib.sha256(content).hexdigest()}"
+        current = self.query(f"if [ -f {q(path)} ]; then stat -c '%U %a' {q(path)} | tr '\\n' ' '; "
+                             f"sha256sum < {q(path)} | cut -c1-64; fi")
+        if current.stdout.strip() == wanted:
+            self._record(step, False, started)
+            return False
+        if self.dry_run:
+            self._record(step, True, started)
+            return True
+        ok, output = self.host.run_shell_command(StringCommand("mktemp -d"), _sudo=False)
+        stage = output.stdout.strip()
+        if not ok or not stage.startswith("/"):
+            raise RemoteError(self.target.name, step, f"mktemp -d failed: {output.stderr.strip()}")
+        staged, temporary = f"{stage}/upload", f"{path}.djaploy-new"
+        install = (f"umask 077 && cp {q(staged)} {q(temporary)} && chown {q(owner + ':' + owner)} {q(temporary)} && "
+                   f"chmod {q(mode)} {q(temporary)} && mv -f {q(temporary)} {q(path)}")
+        try:
+            uploaded = self.host.put_file(io.BytesIO(content), staged, _sudo=False)
+            ok, output = self.host.run_shell_command(StringCommand(install), _sudo=self._sudo) if uploaded else (False, None)
+        finally:
+            self.host.run_shell_command(StringCommand(f"rm -rf {q(stage)}"), _sudo=False)
+        self.engine.reporter.detail(f"[{self.target.name}] {step} $ {install}")
+        if not ok:
+            self._record(step, True, started, ok=False)
+            why = self.engine.reporter.redact(output.stderr) if output else "the upload failed"
+            raise RemoteError(self.target.name, step, why)
+        self._record(step, True, started)
+        return True
 
     def link(self, step: str, path: str, target: str) -> bool:
         from pyinfra.operations import files

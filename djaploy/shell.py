@@ -10,6 +10,8 @@ import posixpath
 import re
 import shlex
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from importlib import resources
 
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENV_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "$": "\\$", "`": "\\`"})
@@ -71,9 +73,9 @@ def ensure_venv(venv_dir: str, python: str, requirements: str, marker: str, *, u
         install = f"if [ -x {q(uv)} ]; then {with_uv}; else {pip}; fi"
     enter = f"cd {q(cwd)} && " if cwd else ""
     return (
-        f"if [ -f {marker_path} ]; then echo 'venv reused: {venv_dir}'; else "
+        f"if [ -f {marker_path} ]; then echo {q('venv reused: ' + venv_dir)}; else "
         f"rm -rf {v} && {enter}{{ {install}; }} && "
-        f"touch {marker_path} && echo 'venv created: {venv_dir}'; fi"
+        f"touch {marker_path} && echo {q('venv created: ' + venv_dir)}; fi"
     )
 
 
@@ -98,25 +100,41 @@ def replace_dir(new: str, live: str) -> str:
     return f"rm -rf {old} && if [ -e {q(live)} ]; then mv {q(live)} {old}; fi && mv {q(new)} {q(live)} && rm -rf {old}"
 
 
-def http_check(host_header: str, path: str, *, url_base: str = "http://127.0.0.1", attempts: int = 30,
-               unix_socket: str | None = None) -> str:
-    """Require a 2xx/3xx from `path` with the given Host header, retrying while the app starts.
+@lru_cache(maxsize=1)
+def _health_script() -> str:
+    return (resources.files("djaploy") / "scripts" / "health_check.sh").read_text()
 
-    Prints the last status and the start of the body when it gives up, so the error says why.
+
+def health_check(host: str, path: str, *, scheme: str = "http", resolve: str | None = None, unix_socket: str | None = None,
+                 attempts: int = 30, interval: float = 0.5, pid: str | None = None, log: str | None = None,
+                 label: str | None = None) -> str:
+    """Require a final 2xx from `path` for `host`, following same-host redirects (see the script).
+
+    The script is a fixed text and every value is one of its arguments, so a hostile value can
+    never run as code. `pid` is a shell word on purpose (``"$pid"``): the gate's gunicorn.
     """
-    socket = f"--unix-socket {q(unix_socket)} " if unix_socket else ""
-    curl = (
-        f"curl -sS -o /tmp/djaploy-health.$$ -w '%{{http_code}}' --max-time 10 {socket}"
-        f"-H {q('Host: ' + host_header)} {q(url_base + path)}"
-    )
-    return (
-        f"i=0; while :; do code=$({curl} 2>/tmp/djaploy-health-err.$$) || code=000; "
-        f'case "$code" in 2??|3??) echo "health check {path}: HTTP $code"; rm -f /tmp/djaploy-health*.$$; exit 0;; esac; '
-        f"i=$((i+1)); if [ $i -ge {attempts} ]; then "
-        f'echo "health check {path} for Host {host_header} failed: HTTP $code" >&2; '
-        f"cat /tmp/djaploy-health-err.$$ >&2; head -c 600 /tmp/djaploy-health.$$ >&2; echo >&2; "
-        f"rm -f /tmp/djaploy-health*.$$; exit 1; fi; sleep 0.5; done"
-    )
+    args = [host, path, "--scheme", scheme, "--attempts", attempts, "--interval", interval]
+    for option, value in (("--resolve", resolve), ("--socket", unix_socket), ("--log", log), ("--label", label)):
+        if value is not None:
+            args += [option, value]
+    watch = f' --pid "{pid}"' if pid else ""
+    return f"sh -c {q(_health_script())} health-check {join(args)}{watch}"
+
+
+def http_check(host_header: str, path: str, *, attempts: int = 30, unix_socket: str | None = None) -> str:
+    """Through the host's own web server on port 80 (or a running service's socket)."""
+    resolve = None if unix_socket else "127.0.0.1"
+    return health_check(host_header, path, resolve=resolve, unix_socket=unix_socket, attempts=attempts)
+
+
+def https_check(domain: str, path: str, *, attempts: int = 30) -> str:
+    """Over HTTPS from the host's own web server for `domain` (SNI and Host).
+
+    curl's -k: the issuer may be one the host itself does not trust (a staging or test CA); this
+    proves the web server serves TLS and the app behind it, not who signed the certificate.
+    """
+    return health_check(domain, path, scheme="https", resolve="127.0.0.1", attempts=attempts,
+                        label=f"HTTPS check {path}")
 
 
 def switch_symlink(link: str, target: str) -> str:
@@ -151,31 +169,18 @@ def release_lock(lock_dir: str, audit_log: str, audit_line: str) -> str:
 
 def gate_check(*, venv_dir: str, project_dir: str, env_file: str, wsgi: str, socket: str, log: str,
                host_header: str, path: str, attempts: int = 40) -> str:
-    """Prove a release before it takes traffic: run it in a private gunicorn, require 2xx/3xx.
+    """Prove a release before it takes traffic: run it in a private gunicorn, require a 2xx.
 
     The check goes to a socket only this gunicorn listens on, so old workers cannot answer
     for it. A release that does not import makes gunicorn exit: the log tail says why.
     """
     gunicorn = f"{venv_dir}/bin/gunicorn"
-    start = (
-        f"rm -f {q(socket)}; ( {with_env_file(env_file, f'cd {q(project_dir)} && exec {q(gunicorn)} {q(wsgi)} --bind unix:{q(socket)} --workers 1 --timeout 30')} ) "
-        f"> {q(log)} 2>&1 & pid=$!; "
-        f"trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f {q(socket)}' EXIT; "
-    )
-    curl = (
-        f"curl -sS -o /tmp/djaploy-gate.$$ -w '%{{http_code}}' --max-time 10 --unix-socket {q(socket)} "
-        f"-H {q('Host: ' + host_header)} {q('http://localhost' + path)}"
-    )
-    return start + (
-        f"i=0; while :; do "
-        f"if ! kill -0 $pid 2>/dev/null; then tail -n 20 {q(log)} >&2; echo 'the release did not start: gunicorn exited (log above)' >&2; exit 1; fi; "
-        f"if [ -S {q(socket)} ]; then code=$({curl} 2>/dev/null) || code=000; "
-        f'case "$code" in 2??|3??) echo "release answers {path}: HTTP $code"; rm -f /tmp/djaploy-gate.$$; exit 0;; 000) ;; '
-        f"*) tail -n 12 {q(log)} >&2; head -c 600 /tmp/djaploy-gate.$$ >&2; echo >&2; "
-        f'echo "the release answers {path} for Host {host_header} with HTTP $code (needs 2xx/3xx)" >&2; '
-        f"rm -f /tmp/djaploy-gate.$$; exit 1;; esac; fi; "
-        f"i=$((i+1)); if [ $i -ge {attempts} ]; then tail -n 20 {q(log)} >&2; echo 'the release did not answer in time (log above)' >&2; exit 1; fi; "
-        f"sleep 0.25; done"
+    serve = with_env_file(env_file, f"cd {q(project_dir)} && exec {join([gunicorn, wsgi, '--bind', 'unix:' + socket, '--workers', 1, '--timeout', 30])}")
+    check = health_check(host_header, path, unix_socket=socket, attempts=attempts, interval=0.25, pid="$pid",
+                         log=log, label=f"health gate {path} (the release in a private gunicorn)")
+    return (
+        f"rm -f {q(socket)}; ( {serve} ) > {q(log)} 2>&1 & pid=$!; "
+        f"trap {q(f'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f {q(socket)}')} EXIT; {check}"
     )
 
 
@@ -186,6 +191,11 @@ def remove_unused_venvs(shared: str, code_dirs_glob: str) -> str:
         f"for l in {code_dirs_glob}; do [ -L \"$l\" ] && [ \"$(readlink -f \"$l\")\" = \"$(readlink -f \"$v\")\" ] && used=1; done; "
         f"if [ $used = 0 ]; then rm -rf \"$v\" && echo \"removed $v\"; fi; done; true"
     )
+
+
+def systemctl(verb: str, *units: str, flags: Iterable[str] = ()) -> str:
+    """One systemctl call with every unit quoted (unit names come from config: never trusted)."""
+    return f"systemctl {join([*flags, verb, *units])}"
 
 
 def wait_nginx_reloaded(seconds: int = 10) -> str:

@@ -34,7 +34,6 @@ from djaploy.modules.certs import (
     check_email,
     check_option_names,
     check_url,
-    https_check,
     is_ip_address,
     module_options,
     option_error,
@@ -164,4 +163,4 @@ class Module(BaseModule):
         secure, _ = site_addresses(ctx.target.domains, caddy_options(ctx.target, ctx.config_dir).https)
         if secure:
             path = ctx.target.health_check_path
-            ctx.plan.run(f"caddy: HTTPS check {path} for {secure[0]}", https_check(secure[0], path, attempts=60))
+            ctx.plan.run(f"caddy: HTTPS check {path} for {secure[0]}", shell.https_check(secure[0], path, attempts=60))

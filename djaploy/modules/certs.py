@@ -316,23 +316,6 @@ def renew_command(paths: AppPaths, options: CertsOptions, *, force: bool) -> str
     return f"{_no_proxy_for(options.server)} {shell.join(words)}"
 
 
-def https_check(domain: str, path: str, *, attempts: int = 30) -> str:
-    """Require 2xx/3xx over HTTPS from this host's own web server for `domain` (SNI and Host).
-
-    -k: the issuer may be one the host itself does not trust (a staging or test CA); this
-    proves the web server serves TLS and the app behind it, not who signed the certificate.
-    """
-    target = f"https://{domain}{path}"
-    curl = (f"curl -sS -k -o /dev/null -w '%{{http_code}}' --max-time 10 --noproxy '*' "
-            f"--resolve {shell.q(f'{domain}:443:127.0.0.1')} {shell.q(target)}")
-    return (
-        f"i=0; while :; do code=$({curl} 2>/tmp/djaploy-https-err.$$) || code=000; "
-        f'case "$code" in 2??|3??) echo "HTTPS {path}: HTTP $code"; rm -f /tmp/djaploy-https-err.$$; exit 0;; esac; '
-        f"i=$((i+1)); if [ $i -ge {attempts} ]; then echo {shell.q(f'HTTPS check {target} failed:')} HTTP $code >&2; "
-        f"cat /tmp/djaploy-https-err.$$ >&2; rm -f /tmp/djaploy-https-err.$$; exit 1; fi; sleep 0.5; done"
-    )
-
-
 # --- the module -----------------------------------------------------------------------------
 
 

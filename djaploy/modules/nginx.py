@@ -102,7 +102,5 @@ class Module(BaseModule):
     def verify(self, ctx: HostContext) -> None:
         """With HTTPS on, the app must answer through it too (HTTP only redirects)."""
         if ctx.target.domains and installed_tls(ctx):
-            from djaploy.modules.certs import https_check
-
             domain = ctx.target.domains[0]
-            ctx.plan.run(f"nginx: HTTPS check {ctx.target.health_check_path}", https_check(domain, ctx.target.health_check_path))
+            ctx.plan.run(f"nginx: HTTPS check {ctx.target.health_check_path}", shell.https_check(domain, ctx.target.health_check_path))

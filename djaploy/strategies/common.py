@@ -194,10 +194,10 @@ def _health_gate(ctx: HostContext, paths: Any) -> None:
 
 
 def check_socket(ctx: HostContext, socket_path: str, step: str) -> None:
-    """Require 2xx/3xx from a running service's own socket (bluegreen slots)."""
+    """Require a 2xx from a running service's own socket (bluegreen slots)."""
     ctx.plan.run(
         step,
-        shell.http_check(ctx.health_host, ctx.target.health_check_path, url_base="http://localhost", unix_socket=socket_path, attempts=20),
+        shell.http_check(ctx.health_host, ctx.target.health_check_path, unix_socket=socket_path, attempts=20),
     )
 
 

@@ -217,12 +217,6 @@ def test_renew_command_never_sleeps_and_always_names_the_server() -> None:
     assert certs.renew_command(paths, options, force=True).endswith("--force-renewal")
 
 
-def test_https_check_uses_sni_and_the_local_server_and_no_proxy() -> None:
-    command = certs.https_check("shop.example.com", "/health/")
-    assert "--resolve shop.example.com:443:127.0.0.1 https://shop.example.com/health/" in command
-    assert "--noproxy '*'" in command and " -k " in command
-
-
 # --- certificates on the host -----------------------------------------------------------------
 
 LISTING = """\

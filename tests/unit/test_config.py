@@ -205,7 +205,10 @@ def test_host_overrides_follow_the_same_rules_as_the_config() -> None:
     [
         ("python_version", "3", "not a Python version like '3.11'"),
         ("python_version", "python3.11", "not a Python version"),
-        ("health_check_path", "health/", "must be a URL path starting with '/'"),
+        ("health_check_path", "health/", "is not a URL path: '/' followed by"),
+        ("health_check_path", "/health/?q=$(touch${IFS}/tmp/x)", "is not a URL path"),
+        ("health_check_path", '/a"b', "is not a URL path"),
+        ("health_check_path", "/a b", "percent-encode anything else"),
         ("keep_releases", 1, "must be at least 2, got 1"),
         ("gunicorn_workers", 0, "must be at least 1, got 0"),
         ("ssh_port", 0, "0 is not a port"),

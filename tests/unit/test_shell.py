@@ -1,8 +1,15 @@
+"""Every command builder of shell.py runs in a real `sh`, against temp folders and recording
+stand-ins for the programs it calls (tests/unit/recording_shell.py)."""
+
+import json
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from djaploy import shell
+from tests.unit.recording_shell import HOSTILE, RecordingShell
 
 
 def test_env_file_round_trips_through_sh(tmp_path) -> None:
@@ -53,8 +60,271 @@ def test_replace_dir_swaps_code(tmp_path) -> None:
     assert (live / "new.txt").exists() and not (live / "old.txt").exists()
 
 
-def test_http_check_requires_2xx_or_3xx() -> None:
-    command = shell.http_check("app.example.com", "/health/", attempts=3)
-    assert "-H 'Host: app.example.com'" in command
-    assert "http://127.0.0.1/health/" in command
-    assert "2??|3??" in command
+
+
+@pytest.fixture
+def rsh(tmp_path: Path) -> RecordingShell:
+    return RecordingShell(tmp_path)
+
+
+# --- health checks ------------------------------------------------------------------------------
+
+
+def curl_urls(run) -> list[str]:
+    return [argv[-1] for argv in run.argv_of("curl")]
+
+
+def test_health_check_passes_on_2xx_and_sends_the_host_to_the_local_server(rsh) -> None:
+    rsh.answers({"http://app.example.com/health/": [(200, "")]})
+    run = rsh.run(shell.http_check("app.example.com", "/health/", attempts=3))
+    assert run.returncode == 0, run.stderr
+    assert "HTTP 200" in run.stdout
+    (argv,) = run.argv_of("curl")
+    assert argv[argv.index("--resolve") + 1] == "app.example.com:80:127.0.0.1"  # Host and SNI = the domain
+    assert "--noproxy" in argv
+
+
+def test_health_check_fails_at_once_on_a_500(rsh) -> None:
+    rsh.answers({"*": [(500, ""), (200, "")]})  # a release that fails every other request
+    run = rsh.run(shell.http_check("app.example.com", "/health/", attempts=20))
+    assert run.returncode == 1
+    assert "HTTP 500" in run.stderr
+    assert len(run.argv_of("curl")) == 1  # a 5xx is an answer: not retried
+
+
+@pytest.mark.parametrize("not_ready", [0, 502, 503, 504])
+def test_health_check_retries_only_not_ready_answers(rsh, not_ready: int) -> None:
+    rsh.answers({"*": [(not_ready, ""), (not_ready, ""), (200, "")]})
+    run = rsh.run(shell.health_check("app.example.com", "/h/", attempts=5, interval=0))
+    assert run.returncode == 0, run.stderr
+    assert len(run.argv_of("curl")) == 3
+
+
+def test_health_check_gives_up_after_its_attempts(rsh) -> None:
+    rsh.answers({"*": [(503, "")]})
+    run = rsh.run(shell.health_check("app.example.com", "/h/", attempts=4, interval=0))
+    assert run.returncode == 1
+    assert len(run.argv_of("curl")) == 4
+    assert "after 4 attempts" in run.stderr and "HTTP 503" in run.stderr
+
+
+def test_health_check_follows_http_to_https_and_append_slash_on_the_same_host(rsh) -> None:
+    rsh.answers({
+        "http://app.example.com/health": [(301, "https://app.example.com/health")],
+        "https://app.example.com/health": [(301, "https://app.example.com/health/")],
+        "https://app.example.com/health/": [(200, "")],
+    })
+    run = rsh.run(shell.http_check("app.example.com", "/health", attempts=3))
+    assert run.returncode == 0, run.stderr
+    assert curl_urls(run) == ["http://app.example.com/health", "https://app.example.com/health",
+                              "https://app.example.com/health/"]
+    assert "--resolve" in run.argv_of("curl")[1] and "app.example.com:443:127.0.0.1" in run.argv_of("curl")[1]
+
+
+def test_health_check_refuses_a_redirect_to_a_login_page_unless_that_is_the_path(rsh) -> None:
+    rsh.answers({
+        "http://app.example.com/health/": [(302, "http://app.example.com/accounts/login/?next=/health/")],
+        "http://app.example.com/accounts/login/?next=/health/": [(200, "")],
+        "http://app.example.com/accounts/login/": [(200, "")],
+    })
+    refused = rsh.run(shell.http_check("app.example.com", "/health/", attempts=3))
+    assert refused.returncode == 1
+    assert "redirects to http://app.example.com/accounts/login/" in refused.stderr
+    accepted = rsh.run(shell.http_check("app.example.com", "/accounts/login/", attempts=3))
+    assert accepted.returncode == 0, accepted.stderr
+
+
+def test_health_check_does_not_follow_another_host_or_a_loop(rsh) -> None:
+    rsh.answers({"http://app.example.com/h/": [(302, "http://evil.example.net/h/")]})
+    other = rsh.run(shell.http_check("app.example.com", "/h/"))
+    assert other.returncode == 1 and "another host" in other.stderr
+    assert curl_urls(other) == ["http://app.example.com/h/"]
+    rsh.answers({"*": [(301, "http://app.example.com/h/")]})
+    loop = rsh.run(shell.http_check("app.example.com", "/h/"))
+    assert loop.returncode == 1 and "redirect loop" in loop.stderr
+    assert len(loop.argv_of("curl")) == 6
+
+
+def test_socket_check_follows_an_https_redirect_on_the_socket_as_the_web_server_would(rsh) -> None:
+    rsh.answers({"http://localhost/h/": [(301, "https://localhost/h/"), (200, "")]})
+    run = rsh.run(shell.http_check("localhost", "/h/", unix_socket="/run/app/app.sock"))
+    assert run.returncode == 0, run.stderr
+    first, second = run.argv_of("curl")
+    assert first[first.index("--unix-socket") + 1] == "/run/app/app.sock"
+    assert "X-Forwarded-Proto: https" not in first and "X-Forwarded-Proto: https" in second
+    assert curl_urls(run) == ["http://localhost/h/", "http://localhost/h/"]
+
+
+def test_https_check_starts_on_https_with_the_domain_resolved_locally(rsh) -> None:
+    rsh.answers({"https://app.example.com/h/": [(200, "")]})
+    run = rsh.run(shell.https_check("app.example.com", "/h/"))
+    assert run.returncode == 0, run.stderr
+    assert "HTTPS check /h/" in run.stdout
+    assert "-k" in run.argv_of("curl")[0]
+
+
+def test_health_check_leaves_no_temporary_file(rsh, tmp_path: Path) -> None:
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    rsh.answers({"*": [(500, "")]})
+    run = rsh.run(f"TMPDIR={shell.q(tmpdir)} && export TMPDIR && " + shell.http_check("a.example.com", "/"))
+    assert run.returncode == 1
+    assert "body of" in run.stderr  # the body was kept for the error, in a mktemp file
+    assert list(tmpdir.iterdir()) == []
+    assert "/tmp/djaploy" not in shell.http_check("a.example.com", "/")
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_health_check_values_arrive_byte_for_byte(rsh, value: str) -> None:
+    """Config validation refuses these in a path or domain; the builder must be safe anyway."""
+    rsh.answers({"*": [(200, "")]})
+    path = "/" + value
+    run = rsh.run(shell.health_check(value, path, unix_socket=value, attempts=1, label=value))
+    assert rsh.injected() == []
+    assert run.returncode == 0, run.stderr
+    (argv,) = run.argv_of("curl")
+    assert argv[-1] == f"http://{value}{path}"
+    assert argv[argv.index("--unix-socket") + 1] == value
+
+
+# --- the gate: a private gunicorn -----------------------------------------------------------------
+
+
+def fake_venv(root: Path, body: str) -> Path:
+    venv = root / "venv $(touch MARKER)"
+    (venv / "bin").mkdir(parents=True)
+    gunicorn = venv / "bin" / "gunicorn"
+    gunicorn.write_text("#!/bin/sh\n" + body)
+    gunicorn.chmod(0o755)
+    return venv
+
+
+def gate(root: Path, venv: Path, **overrides: str) -> str:
+    project = root / "project 'x'"
+    project.mkdir(exist_ok=True)
+    env_file = root / "env `touch MARKER`"
+    env_file.write_text(shell.render_env_file({"SECRET": "s3cr3t $(touch MARKER)"}))
+    values = dict(venv_dir=str(venv), project_dir=str(project), env_file=str(env_file), wsgi="app.wsgi:application",
+                  socket=str(root / "check.sock"), log=str(root / "check; touch MARKER.log"),
+                  host_header="app.example.com", path="/health/", attempts=5)
+    values.update(overrides)
+    return shell.gate_check(**values)
+
+
+def test_gate_runs_the_release_with_its_environment_and_stops_it(rsh, tmp_path: Path) -> None:
+    venv = fake_venv(tmp_path, 'printf "%s\\n" "$PWD" "$SECRET" "$@" > started; echo $$ > pid; exec sleep 30\n')
+    rsh.answers({"http://app.example.com/health/": [(0, ""), (200, "")]})
+    run = rsh.run(gate(tmp_path, venv))
+    assert run.returncode == 0, run.stderr
+    assert rsh.injected() == []
+    started = (tmp_path / "project 'x'" / "started").read_text().splitlines()
+    assert started == [str(tmp_path / "project 'x'"), "s3cr3t $(touch MARKER)", "app.wsgi:application",
+                       "--bind", f"unix:{tmp_path / 'check.sock'}", "--workers", "1", "--timeout", "30"]
+    pid = int((tmp_path / "project 'x'" / "pid").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the private gunicorn is gone when the check ends
+    assert "s3cr3t" not in " ".join(json.dumps(call) for call in run.calls)  # secrets never on argv
+
+
+def test_gate_reports_a_release_that_does_not_start(rsh, tmp_path: Path) -> None:
+    venv = fake_venv(tmp_path, 'echo "ModuleNotFoundError: No module named nope" >&2; exit 3\n')
+    rsh.answers({"*": [(0, "")]})
+    run = rsh.run(gate(tmp_path, venv, attempts=40))
+    assert run.returncode == 1
+    assert "did not start" in run.stderr and "No module named nope" in run.stderr
+
+
+def test_gate_refuses_a_release_that_answers_500(rsh, tmp_path: Path) -> None:
+    venv = fake_venv(tmp_path, "exec sleep 30\n")
+    rsh.answers({"*": [(500, "")]})
+    run = rsh.run(gate(tmp_path, venv))
+    assert run.returncode == 1 and "HTTP 500" in run.stderr
+
+
+# --- links, locks, files ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_switch_symlink_is_atomic_and_quoted(rsh, tmp_path: Path, value: str) -> None:
+    old, new = tmp_path / f"old {value}", tmp_path / f"new {value}"
+    old.mkdir(); new.mkdir()
+    link = tmp_path / f"live {value}"
+    link.symlink_to(old)
+    run = rsh.run(shell.switch_symlink(str(link), str(new)))
+    assert run.returncode == 0, run.stderr
+    assert os.readlink(link) == str(new)
+    assert rsh.injected() == []
+
+
+def test_lock_is_taken_once_and_released_with_the_audit_line(rsh, tmp_path: Path) -> None:
+    lock = tmp_path / "meta $(touch MARKER)" / "lock"
+    info = json.dumps({"by": "it's me `touch MARKER`"})
+    first = rsh.run(shell.acquire_lock(str(lock), info))
+    second = rsh.run(shell.acquire_lock(str(lock), info))
+    assert first.stdout.strip() == "acquired"
+    assert second.stdout.splitlines() == ["held", info]
+    audit = tmp_path / "audit 'log'.jsonl"
+    line = json.dumps({"result": "ok $(touch MARKER)"})
+    rsh.run(shell.release_lock(str(lock), str(audit), line))
+    assert not lock.exists() and audit.read_text() == line + "\n"
+    assert rsh.run(shell.acquire_lock(str(lock), info)).stdout.strip() == "acquired"
+    assert rsh.injected() == []
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_write_file_atomically_writes_the_content_exactly(rsh, tmp_path: Path, value: str) -> None:
+    target = tmp_path / f"state {value}.json"
+    run = rsh.run(shell.write_file_atomically(str(target), value))
+    assert run.returncode == 0, run.stderr
+    assert target.read_text() == value + "\n"
+    assert rsh.injected() == []
+
+
+def test_remove_unused_venvs_keeps_linked_ones(rsh, tmp_path: Path) -> None:
+    shared = tmp_path / "shared 'x'"
+    for name in ("venv-used", "venv-unused"):
+        (shared / name).mkdir(parents=True)
+    release = tmp_path / "releases" / "r1"
+    release.mkdir(parents=True)
+    (release / ".djaploy-venv").symlink_to(shared / "venv-used")
+    run = rsh.run(shell.remove_unused_venvs(str(shared), f"{shell.q(tmp_path / 'releases')}/*/.djaploy-venv"))
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in shared.iterdir()) == ["venv-used"]
+
+
+def test_extract_tarball_replaces_a_leftover(rsh, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "app.py").write_text("x")
+    tarball = tmp_path / "release $(touch MARKER).tar.gz"
+    subprocess.run(["tar", "-czf", str(tarball), "-C", str(source), "."], check=True)
+    destination = tmp_path / "releases" / "v1 `touch MARKER`"
+    destination.mkdir(parents=True)
+    (destination / "half-extracted").write_text("")
+    run = rsh.run(shell.extract_tarball(str(tarball), str(destination)))
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in destination.iterdir()) == ["app.py"]
+    assert rsh.injected() == []
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_systemctl_quotes_every_unit(rsh, value: str) -> None:
+    run = rsh.run(shell.systemctl("restart", value, "app.socket", flags=["--no-block"]))
+    assert run.argv_of("systemctl") == [["--no-block", "restart", value, "app.socket"]]
+    assert rsh.injected() == []
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_manage_py_passes_arguments_and_paths_intact(rsh, tmp_path: Path, value: str) -> None:
+    project, venv = tmp_path / f"p {value}", tmp_path / f"v {value}"
+    project.mkdir(); (venv / "bin").mkdir(parents=True)
+    (project / "manage.py").write_text("")
+    python = venv / "bin" / "python"
+    python.write_text('#!/bin/sh\nprintf "%s\\n" "$PWD" "$@" "$APP_VALUE"\n')
+    python.chmod(0o755)
+    env_file = tmp_path / f"env {value}"
+    env_file.write_text(shell.render_env_file({"APP_VALUE": value}))
+    run = rsh.run(shell.manage_py(str(env_file), str(project), str(venv), ["shell", "-c", value]))
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [str(project), "manage.py", "shell", "-c", value, value]
+    assert rsh.injected() == []
