@@ -43,7 +43,6 @@ class Report:
         return [f for f in self.findings if f.level == "warning"]
 
 
-
 def host_allowed(domain: str, allowed_hosts: Sequence[str]) -> bool:
     """Would Django accept requests for `domain`? Its own validate_host ("*", ".example.com", exact)."""
     from django.http.request import validate_host

@@ -70,7 +70,6 @@ def remote_findings(facts: Mapping[str, str], target: Target, where: str) -> lis
     return findings
 
 
-
 def check_hosts(targets: Sequence[tuple[str, Target]], report: Report) -> None:
     """One host at a time: each gets its own connection, so one unreachable host hides nothing."""
     for env, target in targets:

@@ -50,6 +50,7 @@ def install_command(settings: Settings) -> str:
               f"printf '%s\\n' {shell.q(settings.install_source)} > {shell.q(INSTALL_MARKER)}"]
     return " && ".join(steps)
 
+
 #: The probe program (djaploy/probes/litestream_probe.py), sent as text: hosts have no djaploy.
 PROBE_SCRIPT = files("djaploy").joinpath("probes", "litestream_probe.py").read_text(encoding="utf-8")
 
