@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core import checks
 
 if TYPE_CHECKING:  # imported when the checks run, so starting Django stays fast
-    from djaploy.verify import Finding
+    from djaploy.verify.findings import Finding
 
 LEVELS = {"error": checks.Error, "warning": checks.Warning, "info": checks.Info}
 

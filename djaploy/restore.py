@@ -19,8 +19,11 @@ from djaploy import shell
 from djaploy.actions import RunResult, run_on_hosts, open_session
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError, RemoteError
-from djaploy.modules import litestream
 from djaploy.modules.base import BaseModule
+from djaploy.modules.litestream.commands import DatabaseInfo, litestream_command, reset_command
+from djaploy.modules.litestream.files import LITESTREAM_BIN, LitestreamPaths, paths_for
+from djaploy.modules.litestream.options import Settings, settings_for
+from djaploy.modules.litestream.steps import ensure_wal, probe
 from djaploy.project import inspect_project
 from djaploy.strategies.common import locked, run_hooks, utc_now
 
@@ -83,24 +86,24 @@ def unit_states(ctx: HostContext, units: list[str]) -> tuple[list[str], list[str
     return running, wanted
 
 
-def move_into_place_command(paths: litestream.LitestreamPaths, previous: str | None) -> str:
+def move_into_place_command(paths: LitestreamPaths, previous: str | None) -> str:
     """As the app user: keep (or drop) the old database with its sidecars, then rename the new one in."""
     files = [(paths.db + suffix, (previous + suffix) if previous else None) for suffix in ("", "-wal", "-shm")]
     if previous:
         old = " && ".join(f"if [ -e {shell.q(src)} ]; then mv -f {shell.q(src)} {shell.q(dst)}; fi" for src, dst in files)
     else:
         old = "rm -f " + " ".join(shell.q(src) for src, _ in files)
-    return f"{old} && mv -f {shell.q(paths.restoring)} {shell.q(paths.db)} && {litestream.reset_command(paths)}"
+    return f"{old} && mv -f {shell.q(paths.restoring)} {shell.q(paths.db)} && {reset_command(paths)}"
 
 
-def _require_configured(ctx: HostContext, paths: litestream.LitestreamPaths) -> None:
-    if not ctx.plan.query(f"test -f {shell.q(paths.config)} && test -x {shell.q(litestream.LITESTREAM_BIN)}").ok:
+def _require_configured(ctx: HostContext, paths: LitestreamPaths) -> None:
+    if not ctx.plan.query(f"test -f {shell.q(paths.config)} && test -x {shell.q(LITESTREAM_BIN)}").ok:
         raise RemoteError(ctx.target.name, "restore: find Litestream",
                           hint=f"Litestream is not set up on this host ({paths.config} is missing); "
                                f"run `manage.py configureserver --env {ctx.env}` first")
 
 
-def _refuse(ctx: HostContext, paths: litestream.LitestreamPaths, current: litestream.DatabaseInfo) -> DjaployError:
+def _refuse(ctx: HostContext, paths: LitestreamPaths, current: DatabaseInfo) -> DjaployError:
     return DjaployError(
         f"[{ctx.target.name}] restore refused: {paths.db} holds data ({current.table_summary()}). "
         "Pass --force to replace it (it is kept beside the restored one as a .before-restore-* file). "
@@ -108,11 +111,11 @@ def _refuse(ctx: HostContext, paths: litestream.LitestreamPaths, current: litest
     )
 
 
-def restore_host(ctx: HostContext, settings: litestream.Settings, timestamp: str | None, force: bool) -> HostRestore:
-    paths = litestream.paths_for(ctx, settings)
+def restore_host(ctx: HostContext, settings: Settings, timestamp: str | None, force: bool) -> HostRestore:
+    paths = paths_for(ctx, settings)
     user = ctx.target.app_user
     _require_configured(ctx, paths)
-    current = litestream.probe(ctx, paths.db, "count")
+    current = probe(ctx, paths.db, "count")
     if current.has_data and not force:
         raise _refuse(ctx, paths, current)
     report = HostRestore(paths.db, settings.replica.describe(), timestamp)
@@ -127,15 +130,15 @@ def restore_host(ctx: HostContext, settings: litestream.Settings, timestamp: str
         args += ["-timestamp", timestamp] if timestamp else []
         ctx.plan.run(f"restore: {report.replica} into a temporary file",
                      f"rm -f {restoring} {restoring}-wal {restoring}-shm && "
-                     f"{litestream.litestream_command(paths, *args, paths.db)}", as_user=user)
-        check = litestream.probe(ctx, paths.restoring, "check")
+                     f"{litestream_command(paths, *args, paths.db)}", as_user=user)
+        check = probe(ctx, paths.restoring, "check")
         report.rows, report.integrity = check.rows, "; ".join(check.integrity) or check.error or "unknown"
         if check.error or check.integrity != ("ok",):
             raise RemoteError(ctx.target.name, "restore: check the restored database", report.integrity,
                               hint=f"the restored copy is damaged; {paths.db} was left as it was")
         ctx.plan.run("restore: move the restored database into place", move_into_place_command(paths, report.previous), as_user=user)
         moved = True
-        litestream.ensure_wal(ctx, settings)
+        ensure_wal(ctx, settings)
     finally:
         if not moved:
             ctx.plan.query(f"rm -f {restoring} {restoring}-wal {restoring}-shm", as_user=user)
@@ -148,7 +151,7 @@ def restore(config_dir: Path, env: str, *, out: TextIO, timestamp: str | None = 
     """Restore every host's database from its Litestream replica, then check the site answers."""
     when = parse_timestamp(timestamp)
     session = open_session(config_dir, env, out, verbosity)
-    settings = {target.name: litestream.settings_for(target, config_dir) for target in session.targets}
+    settings = {target.name: settings_for(target, config_dir) for target in session.targets}
     project = inspect_project(config_dir, manage_py_path=session.config.manage_py_path,
                               wsgi_application=session.config.wsgi_application, wsgi_setting=wsgi_setting)
     result = RunResult("restore", env, dry_run=False)

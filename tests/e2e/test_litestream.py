@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from djaploy.layout import AppPaths
-from djaploy.modules.litestream import LitestreamPaths, litestream_command
+from djaploy.modules.litestream.commands import litestream_command
+from djaploy.modules.litestream.files import LitestreamPaths
 from tests.e2e.conftest import SANDBOX_NAME, Project, http_get, http_post_json
 
 ENV = "replicated"

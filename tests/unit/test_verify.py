@@ -17,18 +17,10 @@ from djaploy.config import DjaployConfig, HostConfig, Target
 from djaploy.errors import DjaployError
 from djaploy.inventory import resolve_targets
 from djaploy.layout import AppPaths, AppService
-from djaploy.verify import (
-    Expected,
-    WorkingTree,
-    deployed_environment,
-    host_allowed,
-    parse_facts,
-    probe_findings,
-    probe_settings,
-    remote_findings,
-    requirement_findings,
-    settings_findings,
-)
+from djaploy.verify import WorkingTree
+from djaploy.verify.deployed_settings import deployed_environment, probe_findings, probe_settings
+from djaploy.verify.findings import Expected, host_allowed, requirement_findings, settings_findings
+from djaploy.verify.host_facts import parse_facts, remote_findings
 
 PATHS = AppPaths("ledger", "ledger")
 SECRET = "s3cr3t-value-" + "q" * 30

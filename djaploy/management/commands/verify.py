@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from djaploy.checks import local_secret_key
 from djaploy.management.commands._common import config_dir, open_run_log
-from djaploy.verify import Options, Report, verify
+from djaploy.verify import Options, verify
+from djaploy.verify.findings import Report
 
 
 class Command(BaseCommand):
