@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from djaploy import shell
-from djaploy.actions import RunResult, run_on_hosts, open_session
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError, RemoteError
 from djaploy.modules import litestream
 from djaploy.modules.base import BaseModule
 from djaploy.project import inspect_project
+from djaploy.session import RunResult, open_session, run_on_hosts
 from djaploy.strategies.common import locked, run_hooks, utc_now
 
 TIMESTAMP_EXAMPLE = "2025-01-31T14:05:00Z"

@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, NoReturn
 
 from djaploy.context import HostContext
 from djaploy.modules.base import BaseModule, stop_other_web_server
-from djaploy.modules.certs import (
+from djaploy.modules.certs import https_check
+from djaploy.modules.options import (
     check_email,
     check_option_names,
     check_url,
-    https_check,
     is_ip_address,
     module_options,
     option_error,

@@ -25,16 +25,15 @@ from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError
 from djaploy.modules.base import BaseModule
+from djaploy.state import state_of, write_state
 from djaploy.strategies.common import (
     check_socket,
     clean_up,
-    read_state,
     release_info,
     route_traffic,
     run_hooks,
     upload_and_extract,
     utc_now,
-    write_state,
 )
 
 NAME = "bluegreen"
@@ -44,17 +43,10 @@ def other(slot: str | None) -> str:
     return "green" if slot == "blue" else "blue"
 
 
-def _state(ctx: HostContext) -> dict[str, Any]:
-    state = read_state(ctx)
-    if state.get("strategy") != NAME:
-        return {"strategy": NAME, "active": None, "previous": None, "slots": {}}
-    return state
-
-
 def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], activate: bool = False) -> str:
     assert ctx.release
     paths = ctx.paths
-    state = _state(ctx)
+    state = state_of(ctx, NAME)
     active = state.get("active")
     staged = other(active)
     service = paths.service_for(NAME, staged)
@@ -92,7 +84,7 @@ def switch(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     """Move traffic to the other slot after checking it (activate: staged; rollback: previous).
     `state` is the host's state when the caller just wrote it (deploy --activate)."""
     paths = ctx.paths
-    state = state if state is not None else _state(ctx)
+    state = state if state is not None else state_of(ctx, NAME)
     active = state.get("active")
     target = other(active)
     slot = state["slots"].get(target)

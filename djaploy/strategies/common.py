@@ -1,4 +1,4 @@
-"""Steps every strategy shares: lock, audit, state, upload, the health gate, hooks.
+"""Steps every strategy shares: lock, audit, upload, the health gate, hooks, clean-up.
 
 Each step is one plan call (one SSH round trip where possible): switching and rolling back
 are hot paths.
@@ -17,13 +17,9 @@ from typing import Any
 
 from djaploy import shell
 from djaploy.context import HostContext
-from djaploy.errors import DjaployError, RemoteError
+from djaploy.errors import LockHeld
 from djaploy.layout import RELEASE_INFO_NAME, SLOTS, VENV_LINK_NAME, AppPaths, AppService
 from djaploy.modules.base import BaseModule, call_hook
-
-
-class LockHeld(DjaployError):
-    """Another deploy, activate or rollback holds the host's lock."""
 
 
 def utc_now() -> str:
@@ -37,25 +33,6 @@ def deployer() -> str:
     except Exception:  # noqa: BLE001 - no user name in some containers
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
-
-
-def read_state(ctx: HostContext) -> dict[str, Any]:
-    """The host's state.json ({} before the first deploy)."""
-    result = ctx.plan.query(f"cat {shell.q(ctx.paths.state_file)} 2>/dev/null || true")
-    text = result.stdout.strip()
-    if not text:
-        return {}
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        raise RemoteError(ctx.target.name, "read state", hint=f"{ctx.paths.state_file} is not valid JSON; fix or remove it") from None
-
-
-def write_state(ctx: HostContext, state: dict[str, Any]) -> None:
-    ctx.state = state
-    if ctx.plan.dry_run:
-        return
-    ctx.plan.run("record state", shell.write_file_atomically(ctx.paths.state_file, json.dumps(state, sort_keys=True)))
 
 
 def release_info(ctx: HostContext) -> dict[str, Any]:

@@ -20,16 +20,10 @@ from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError
 from djaploy.modules.base import BaseModule
-from djaploy.strategies.common import clean_up, health_gate, read_state, release_info, route_traffic, run_hooks, upload_and_extract, write_state
+from djaploy.state import state_of, write_state
+from djaploy.strategies.common import clean_up, health_gate, release_info, route_traffic, run_hooks, upload_and_extract
 
 NAME = "zero_downtime"
-
-
-def _state(ctx: HostContext) -> dict[str, Any]:
-    state = read_state(ctx)
-    if state.get("strategy") != NAME:
-        return {"strategy": NAME, "current": None, "order": [], "releases": {}}
-    return state
 
 
 def _existing_releases(ctx: HostContext) -> list[str]:
@@ -83,7 +77,7 @@ def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     assert ctx.release
     paths = ctx.paths
     ctx.service = paths.service_for(NAME)
-    state = _state(ctx)
+    state = state_of(ctx, NAME)
     on_disk = _existing_releases(ctx)
     name = _unique_name(ctx.release.name, set(on_disk) | set(state["releases"]))
     audit["release"] = name
@@ -134,7 +128,7 @@ def _prune(ctx: HostContext, state: dict[str, Any], on_disk: list[str]) -> None:
 def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], to: str | None = None) -> str:
     paths = ctx.paths
     ctx.service = paths.service_for(NAME)
-    state = _state(ctx)
+    state = state_of(ctx, NAME)
     current = state.get("current")
     if not current:
         raise DjaployError(f"[{ctx.target.name}] nothing to roll back: no zero_downtime release is live")
