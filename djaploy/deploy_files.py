@@ -45,7 +45,7 @@ from djaploy.context import HostContext
 from djaploy.errors import ConfigError, display_path
 from djaploy.layout import AppPaths
 from djaploy.modules.options import did_you_mean
-from djaploy.modules.nginx import RELOAD as NGINX_RELOAD
+from djaploy.system_services import NGINX_RELOAD
 
 FOLDER = "deploy_files"
 TEMPLATE_SUFFIX = ".j2"

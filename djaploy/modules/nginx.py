@@ -18,9 +18,7 @@ from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.modules.base import BaseModule, load_module_class, stop_other_web_server
 from djaploy.render import render
-
-#: validate, reload gracefully (in-flight requests finish), and wait until the reload is done
-RELOAD = f"nginx -t -q && systemctl reload nginx && {shell.wait_nginx_reloaded()}"
+from djaploy.system_services import NGINX_RELOAD as RELOAD
 
 
 @dataclass(frozen=True)

@@ -53,17 +53,6 @@ def restart(ctx: HostContext, service: AppService) -> None:
     ctx.plan.service(f"systemd: restart {service.service}", service.service, restarted=True)
 
 
-def retire_units_command(services: list[AppService]) -> str:
-    """Stop, disable and remove the units of services another strategy left behind (a shell
-    fragment: strategies run it in their one clean-up round trip, after traffic has moved)."""
-    parts = [
-        f"if [ -e {service.service_path} ]; then systemctl disable --now {service.service} {service.socket_unit} "
-        f"&& rm -f {service.service_path} {service.socket_unit_path} || exit 1; retired=1; fi"
-        for service in services
-    ]
-    return "retired=0; " + "; ".join(parts) + '; if [ "$retired" = 1 ]; then systemctl daemon-reload; fi'
-
-
 class Module(BaseModule):
     name = "systemd"
 

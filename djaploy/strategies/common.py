@@ -20,6 +20,7 @@ from djaploy.context import HostContext
 from djaploy.errors import LockHeld
 from djaploy.layout import RELEASE_INFO_NAME, SLOTS, VENV_LINK_NAME, AppPaths, AppService
 from djaploy.modules.base import BaseModule, call_hook
+from djaploy.system_services import retire_units_command
 
 
 def utc_now() -> str:
@@ -182,8 +183,6 @@ def clean_up(ctx: HostContext, strategy: str, removals: list[str] = ()) -> None:
     """One round trip once traffic is on the new release: retire the services and remove the
     code folders other strategies left behind (their state was replaced), then `removals`, and
     the venvs no code folder links to."""
-    from djaploy.modules.systemd import retire_units_command
-
     paths = ctx.paths
     kept = {service.name for service in _services_of(paths, strategy)}
     retire = retire_units_command([service for service in paths.all_services() if service.name not in kept])
