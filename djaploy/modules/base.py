@@ -38,6 +38,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, ClassVar
 
 from djaploy.errors import ConfigError, DjaployError, display_path
+from djaploy.modules.options import checked_options
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -58,10 +59,15 @@ class BaseModule:
     conflicts: ClassVar[tuple[str, ...]] = ()
     #: apt packages configureserver installs for this module
     apt_packages: ClassVar[tuple[str, ...]] = ()
+    #: the names its module_options take: the default check_target refuses others (with "did you
+    #: mean"); () takes none; None leaves all checking to the module's own check_target
+    option_names: ClassVar[tuple[str, ...] | None] = None
 
     def check_target(self, target: Target, config_dir: Path | None) -> None:
         """Check this host's options locally, before any connection; raise ConfigError naming
         the file and field. Every command calls it, so bad options never touch a host."""
+        if self.option_names is not None:
+            checked_options(target, config_dir, self, self.option_names)
 
     def configure_server(self, ctx: HostContext) -> None:
         """Provision the host (packages, users, directories, base config). Must be idempotent."""

@@ -100,6 +100,7 @@ def caddy_site(ctx: HostContext, options: CaddyOptions) -> str:
     secure, plain = site_addresses(target.domains, options.https)
     return render(
         "caddy_site.caddy.j2",
+        ctx.config_dir,
         project=target.project_name,
         env=ctx.env,
         snippet=target.project_name.replace("-", "_"),
@@ -115,7 +116,7 @@ def caddy_site(ctx: HostContext, options: CaddyOptions) -> str:
 
 
 def caddyfile(ctx: HostContext) -> str:
-    return render("caddyfile.j2", sites_dir=ctx.paths.caddy_sites_dir)
+    return render("caddyfile.j2", ctx.config_dir, sites_dir=ctx.paths.caddy_sites_dir)
 
 
 def reload_command(ctx: HostContext) -> str:

@@ -14,7 +14,10 @@ and raise the ConfigError of `option_error`, which names config.py, the host and
 
         check_option_names(options, ("schedule",), fail)
 
-This file imports nothing of djaploy but its errors, so any module can use it.
+A module whose options need no more than their names checked sets ``option_names`` instead:
+BaseModule's ``check_target`` then refuses any other name, under every spelling of its key
+(`checked_options`). This file imports nothing of djaploy but its errors, so any module can
+use it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ __all__ = [
     "Fail",
     "check_email",
     "check_option_names",
+    "checked_options",
     "check_url",
     "did_you_mean",
     "is_ip_address",
@@ -116,6 +120,18 @@ def check_option_names(options: Mapping[str, Any], allowed: Sequence[str], fail:
             hint = did_you_mean(str(key), allowed)
             fail(key, f"unknown option{hint}; valid: {', '.join(allowed)}" if allowed else
                  "unknown option; this module takes no options")
+
+
+def checked_options(target: Host, config_dir: Path | None, module: str | object, allowed: Sequence[str]) -> dict[str, Any]:
+    """The module's options, merged, once every spelling of its key holds only `allowed` names;
+    an error names the key as the user spelled it. BaseModule.check_target calls this with the
+    module's `option_names`."""
+    for spelling in option_keys(target, module):
+        def fail(key: str, message: str, spelling: str = spelling) -> NoReturn:
+            raise option_error(target, config_dir, spelling, key, message)
+
+        check_option_names(target.module_options.get(spelling, {}), allowed, fail)
+    return module_options(target, module)
 
 
 def check_url(value: Any, key: str, fail: Fail) -> str:

@@ -34,11 +34,11 @@ def _values(ctx: HostContext, service: AppService) -> dict[str, object]:
 
 
 def gunicorn_unit(ctx: HostContext, service: AppService) -> str:
-    return render("gunicorn.service.j2", **_values(ctx, service))
+    return render("gunicorn.service.j2", ctx.config_dir, **_values(ctx, service))
 
 
 def gunicorn_socket(ctx: HostContext, service: AppService) -> str:
-    return render("gunicorn.socket.j2", **_values(ctx, service))
+    return render("gunicorn.socket.j2", ctx.config_dir, **_values(ctx, service))
 
 
 def install_units(ctx: HostContext, service: AppService) -> None:
@@ -55,6 +55,7 @@ def restart(ctx: HostContext, service: AppService) -> None:
 
 class Module(BaseModule):
     name = "systemd"
+    option_names = ()
 
     def publish(self, ctx: HostContext) -> None:
         assert ctx.service

@@ -419,7 +419,7 @@ def test_nightly_job_runs_the_live_release_with_its_env_file_and_venv(
     example_config: DjaployConfig, strategy: str, slot: str | None, code_link: str
 ) -> None:
     nightly = load_module_class("infra.modules.nightly.NightlyReport")()
-    ctx = make_ctx()
+    ctx = make_ctx(config_dir=EXAMPLE_INFRA)  # its unit templates are in the example's infra/templates/
     ctx.service = ctx.paths.service_for(strategy, slot)
     call_hook(ctx, nightly, "route_traffic")
     unit, owner, mode = ctx.plan.files["/etc/systemd/system/shop-nightly.service"]
@@ -436,13 +436,14 @@ def test_nightly_job_runs_the_live_release_with_its_env_file_and_venv(
 def test_nightly_job_reloads_systemd_only_when_its_units_change(example_config: DjaployConfig) -> None:
     nightly = load_module_class("infra.modules.nightly.NightlyReport")()
     plan = RecordingPlan()
-    ctx = make_ctx(plan)
+    ctx = make_ctx(plan, config_dir=EXAMPLE_INFRA)
     ctx.service = ctx.paths.service_for("in_place")
     call_hook(ctx, nightly, "route_traffic")
     call_hook(ctx, nightly, "route_traffic")  # a redeploy: same units
     assert plan.commands[-1] == "service shop-nightly.timer daemon_reload=False"
 
-    ctx = make_ctx(plan, replace(make_target(), module_options={"nightly": {"schedule": "Sun *-*-* 04:00"}}))
+    ctx = make_ctx(plan, replace(make_target(), module_options={"nightly": {"schedule": "Sun *-*-* 04:00"}}),
+                   config_dir=EXAMPLE_INFRA)
     ctx.service = ctx.paths.service_for("in_place")
     call_hook(ctx, nightly, "route_traffic")
     assert "OnCalendar=Sun *-*-* 04:00\n" in plan.files["/etc/systemd/system/shop-nightly.timer"][0]
