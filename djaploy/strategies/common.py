@@ -10,14 +10,15 @@ import getpass
 import json
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from types import TracebackType
 from typing import Any
 
 from djaploy import shell
 from djaploy.context import HostContext
-from djaploy.errors import LockHeld
+from djaploy.errors import LockHeld, UndoFailed
 from djaploy.layout import RELEASE_INFO_NAME, SLOTS, VENV_LINK_NAME, AppPaths, AppService
 from djaploy.modules.base import BaseModule, call_hook
 from djaploy.system_services import retire_units_command
@@ -96,6 +97,29 @@ def locked(ctx: HostContext, action: str, audit: dict[str, Any], *, force_unlock
             **audit,
         }
         ctx.plan.query(shell.release_lock(paths.lock_dir, paths.audit_log, json.dumps(line, sort_keys=True)))
+
+
+class UndoOnFailure:
+    """``with UndoOnFailure(what, undo):`` runs `undo` (which puts the host back) when the block
+    fails, an interruption included, then lets the failure go on. When `undo` fails too, it
+    raises UndoFailed, which reports both errors: a bare raise from the undo would replace the
+    first, and the user would never learn why the operation failed. A class, not a generator:
+    its __exit__ sees the failure without catching it."""
+
+    def __init__(self, what: str, undo: Callable[[], object]) -> None:
+        self.what = what
+        self.undo = undo
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> bool:
+        if error is not None:
+            try:
+                self.undo()
+            except Exception as undo_error:
+                raise UndoFailed(error, self.what, undo_error) from error
+        return False  # never swallow the failure
 
 
 def audit_fields(ctx: HostContext) -> dict[str, Any]:
