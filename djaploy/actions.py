@@ -7,135 +7,21 @@ input changes nothing. Hosts then run in parallel; the result says per host what
 from __future__ import annotations
 
 import tempfile
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from djaploy.artifact import RefSpec, Release, build_release
-from djaploy.config import Target
-from djaploy.context import HostContext, Plan
+from djaploy.artifact import RefSpec, build_release
+from djaploy.context import HostContext
 from djaploy.deploy_files import check_deploy_files
-from djaploy.engine import Engine, Redactor, Reporter
-from djaploy.errors import DjaployError
-from djaploy.inventory import load_targets, load_targets_without_secrets
-from djaploy.modules.base import BaseModule, load_modules
+from djaploy.modules.base import BaseModule
 from djaploy.prepare import run_prepare
 from djaploy.project import inspect_project
+from djaploy.session import RunFailed, RunResult, Session, open_session, run_on_hosts
 from djaploy.strategies import STRATEGIES
 from djaploy.strategies.common import audit_fields, locked, run_hooks
 
-
-@dataclass
-class RunResult:
-    """The outcome of one command over all hosts of an environment."""
-
-    command: str
-    env: str
-    dry_run: bool
-    seconds: float = 0.0
-    errors: dict[str, BaseException] = field(default_factory=dict)
-    changed: dict[str, int] = field(default_factory=dict)
-    messages: dict[str, str] = field(default_factory=dict)
-    release: Release | None = None
-    urls: dict[str, list[str]] = field(default_factory=dict)
-    data: dict[str, Any] = field(default_factory=dict)
-    timings: dict[str, dict[str, float]] = field(default_factory=dict)
-    serving: dict[str, str] = field(default_factory=dict)  # after a failure: what the host still serves
-    strategies: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-
-class RunFailed(DjaployError):
-    """One or more hosts failed; carries the partial result for the summary."""
-
-    def __init__(self, result: RunResult, message: str) -> None:
-        self.result = result
-        super().__init__(message)
-
-
-@dataclass
-class Session:
-    """Validated inputs of one command: config, hosts, modules, and the reporter."""
-
-    config_dir: Path
-    env: str
-    targets: list[Target]
-    modules: dict[str, list[BaseModule]]
-    reporter: Reporter
-    config: Any
-
-
-def open_session(config_dir: Path, env: str, out: TextIO, verbosity: int, log: TextIO | None = None,
-                 *, needs_secrets: bool = True) -> Session:
-    """Load and validate everything before any connection. Commands that send no secrets to the
-    hosts (status, unlock) work without the deployer's secret variables."""
-    config, targets = (load_targets if needs_secrets else load_targets_without_secrets)(config_dir, env)
-    config_file = str(config_dir / "config.py")
-    modules = {target.name: load_modules(target.modules, file=config_file) for target in targets}
-    for target in targets:
-        for module in modules[target.name]:
-            module.check_target(target, config_dir)
-    secrets = [value for target in targets for value in target.secrets.values()]
-    reporter = Reporter(out=out, redact=Redactor(secrets), verbosity=verbosity, log=log)
-    return Session(config_dir, env, targets, modules, reporter, config)
-
-
-def run_on_hosts(session: Session, result: RunResult, work: Callable[[HostContext, list[BaseModule]], str | None], **context: Any) -> RunResult:
-    """Connect, run `work` on every host in parallel, collect per-host outcomes."""
-    from djaploy.certs import site_urls  # certs builds on this module
-
-    started = time.monotonic()
-    reporter = session.reporter
-
-    def host_work(target: Target, plan: Plan) -> None:
-        ctx = HostContext(env=session.env, target=target, plan=plan, config_dir=session.config_dir, **context)
-        result.strategies[target.name] = target.deployment_strategy
-        try:
-            message = work(ctx, session.modules[target.name])
-        except BaseException:
-            result.serving[target.name] = _serving_after_failure(ctx)
-            raise
-        finally:
-            result.timings[target.name] = dict(ctx.timings)
-        if message:
-            result.messages[target.name] = message
-
-    with Engine(session.targets, reporter, dry_run=result.dry_run) as engine:
-        outcomes = engine.run_per_host(host_work)
-    result.seconds = time.monotonic() - started
-    for target in session.targets:
-        result.changed[target.name] = len(reporter.changed_steps(target.name))
-        result.urls[target.name] = site_urls(target)
-        error = outcomes.get(target.name)
-        if error is not None:
-            result.errors[target.name] = error
-    if result.errors:
-        lines = [f"{result.command} failed on {len(result.errors)} of {len(session.targets)} host(s):"]
-        for name, error in result.errors.items():
-            if isinstance(error, KeyboardInterrupt):
-                lines.append(f"[{name}] interrupted")
-            elif isinstance(error, DjaployError):
-                lines.append(str(error))
-            else:
-                lines.append(f"[{name}] unexpected error: {type(error).__name__}: {error}")
-        raise RunFailed(result, reporter.redact("\n".join(lines)))
-    return result
-
-
-def _serving_after_failure(ctx: HostContext) -> str:
-    """What the host serves after a failed operation, read back from the host itself."""
-    from djaploy.strategies.common import read_state
-    from djaploy.summary import serving_from_state
-
-    try:
-        return serving_from_state(read_state(ctx))
-    except BaseException:  # noqa: BLE001 - the connection may be gone; the summary says so
-        return ""
+__all__ = ["RunFailed", "RunResult", "Session", "activate", "configure_server", "deploy", "open_session", "rollback",
+           "run_on_hosts", "status", "unlock"]
 
 
 def configure_server(config_dir: Path, env: str, *, out: TextIO, dry_run: bool = False, verbosity: int = 1,

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
-from djaploy.actions import RunResult, run_on_hosts, open_session
 from djaploy.context import HostContext
 from djaploy.modules import certs as certs_module
-from djaploy.modules.base import BaseModule, load_module_class
+from djaploy.modules.base import BaseModule
+from djaploy.session import RunResult, open_session, run_on_hosts
 from djaploy.strategies.common import locked
-
-if TYPE_CHECKING:
-    from djaploy.config import Target
 
 
 def _module(modules: list[BaseModule], name: str) -> BaseModule | None:
@@ -67,16 +64,3 @@ def format_certificates(host: str, held: list[certs_module.Certificate], now: da
     if not held:
         return [f"[{host}] no certificates"]
     return [f"[{host}] {cert.describe(now)}" for cert in held]
-
-
-def site_urls(target: Target) -> list[str]:
-    """The site's URLs as people reach them: https:// for the names the host has certificates
-    for (certs module) or Caddy serves with automatic HTTPS; http:// otherwise."""
-    names = {load_module_class(path).name for path in target.modules}
-    secure: set[str] = set()
-    if "certs" in names:
-        secure = set(certs_module.module_options(target, "certs").get("domains", target.domains))
-    elif "caddy" in names and certs_module.module_options(target, "caddy").get("https", True) is not False:
-        secure = {domain for domain in target.domains if not certs_module.is_ip_address(domain)}
-    urls = [f"{'https' if domain in secure else 'http'}://{domain}/" for domain in target.domains]
-    return urls or [f"http://{target.ssh_host}/"]

@@ -40,12 +40,12 @@ import jinja2
 import jinja2.meta
 
 from djaploy import shell
-from djaploy.config import Target, did_you_mean
+from djaploy.config import Target
 from djaploy.context import HostContext
-from djaploy.errors import ConfigError
-from djaploy.inventory import display_path
+from djaploy.errors import ConfigError, display_path
 from djaploy.layout import AppPaths
-from djaploy.modules.nginx import RELOAD as NGINX_RELOAD
+from djaploy.modules.options import did_you_mean
+from djaploy.system_services import NGINX_RELOAD
 
 FOLDER = "deploy_files"
 TEMPLATE_SUFFIX = ".j2"

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+
+def display_path(path: str | Path) -> str:
+    """Path relative to the working directory when it is below it: what the user typed, shorter.
+
+    Every error that names a local file names it this way."""
+    try:
+        return str(Path(path).absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
 
 class DjaployError(Exception):
     """Base class: the message is shown to the user as it is, without a traceback."""
@@ -46,3 +58,19 @@ class RemoteError(DjaployError):
 
 class ConnectError(DjaployError):
     """A host could not be reached over SSH."""
+
+
+class LockHeld(DjaployError):
+    """Another deploy, activate or rollback holds the host's lock."""
+
+
+class UndoFailed(DjaployError):
+    """An operation failed, and putting the host back failed too: the report shows both errors."""
+
+    def __init__(self, error: BaseException, undo: str, undo_error: BaseException) -> None:
+        self.error = error
+        self.undo = undo
+        self.undo_error = undo_error
+        first = str(error) if isinstance(error, Exception) else f"interrupted ({type(error).__name__})"
+        second = str(undo_error) or type(undo_error).__name__
+        super().__init__(f"{first or type(error).__name__}\nthen undoing it ({undo}) failed too:\n{second}")

@@ -6,6 +6,7 @@ Everything here runs before any network connection, so a bad config fails fast w
 
 from __future__ import annotations
 
+import ast
 import os
 import runpy
 import sys
@@ -15,30 +16,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from djaploy.config import (
-    SECRET_ENV_PREFIX,
-    DjaployConfig,
-    HostConfig,
-    Target,
-    check_module_options,
-    did_you_mean,
-    inherited_settings,
-)
-from djaploy.errors import ConfigError
+from djaploy.config import SECRET_ENV_PREFIX, DjaployConfig, HostConfig, Target, inherited_settings
+from djaploy.configured_modules import check_configured_modules, check_module_options
+from djaploy.errors import ConfigError, display_path
+from djaploy.modules.options import did_you_mean
 
-__all__ = ["list_environments", "load_config", "load_inventory", "load_targets", "resolve_targets"]
+__all__ = ["display_path", "list_environments", "load_config", "load_inventory", "load_targets", "resolve_targets"]
 
 #: shorter secrets are refused: replacing every occurrence in output would make it unreadable
 MIN_SECRET_LENGTH = 4
 HOST_EXAMPLE = 'hosts = [HostConfig("web1", ssh_host="203.0.113.10")]'
-
-
-def display_path(path: str | Path) -> str:
-    """Path relative to the working directory when it is below it: what the user typed, shorter."""
-    try:
-        return str(Path(path).absolute().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 # --- executing user files ---------------------------------------------------------------------
@@ -108,8 +95,23 @@ def load_config(config_dir: Path) -> DjaployConfig:
     if not isinstance(config, DjaployConfig):
         raise ConfigError(f"`config` must be a DjaployConfig (from djaploy.config import DjaployConfig), "
                           f"got {type(config).__name__}", file=display_path(path))
+    with _importable_from(config_dir.parent):  # its modules may be the project's own (infra.modules...)
+        check_configured_modules(config, file=_definition(path, "config"))
     config.djaploy_dir = config_dir / (config.djaploy_dir or "")  # a relative one is relative to config.py
     return config
+
+
+def _definition(path: Path, name: str) -> str:
+    """'file:line' of the last top-level assignment to `name` in a user file (the line of
+    `config = DjaployConfig(...)`), for errors found after the file ran; the file alone if none."""
+    try:
+        tree = ast.parse(path.read_text(), str(path))
+    except (OSError, SyntaxError, ValueError):
+        return display_path(path)
+    lines = [node.lineno for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+             and any(isinstance(t, ast.Name) and t.id == name
+                     for t in (node.targets if isinstance(node, ast.Assign) else [node.target]))]
+    return f"{display_path(path)}:{lines[-1]}" if lines else display_path(path)
 
 
 # --- inventory --------------------------------------------------------------------------------

@@ -48,9 +48,9 @@ def run_prepare(config_dir: Path, out: TextIO, verbosity: int = 1) -> list[str]:
     try:
         os.chdir(git_root)
         returned = _call_prepare(path)
-    except (KeyboardInterrupt, PrepareFailed):
+    except PrepareFailed:
         raise
-    except BaseException as error:  # noqa: BLE001 - any failure of user code stops the deploy
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - any failure of user code (sys.exit too) stops the deploy
         if verbosity >= 2:
             out.write("".join(traceback.format_exception(error)))
         raise PrepareFailed(f"{path}: prepare() failed, nothing was deployed: {_describe(error)}"

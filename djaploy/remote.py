@@ -27,6 +27,7 @@ from djaploy.config import DjaployConfig, Target
 from djaploy.errors import ConnectError, DjaployError
 from djaploy.inventory import load_targets_without_secrets
 from djaploy.layout import AppPaths, AppService, project_subdir
+from djaploy.state import InvalidState, parse_state, read_command, serving
 
 #: what OpenSSH exits with when it fails itself (connection, authentication, host key)
 SSH_FAILED = 255
@@ -96,19 +97,17 @@ class Live:
 
 def live_from_state(paths: AppPaths, state: Mapping[str, Any], host: str, env: str) -> Live:
     """Read the live service from state.json (pure; unit tested)."""
-    strategy = state.get("strategy")
-    if not strategy:
+    now = serving(dict(state))
+    if not now.strategy:
         raise DjaployError(f"[{host}] nothing is deployed yet; deploy first: manage.py deploy --env {env} --latest")
-    if strategy == "bluegreen":
-        active = state.get("active")
-        if not active:
+    if now.strategy == "bluegreen":
+        if not now.slot:
             raise DjaployError(f"[{host}] no bluegreen slot is active yet; switch traffic to the staged one "
                                f"with manage.py activate --env {env}")
-        release = str(state.get("slots", {}).get(active, {}).get("release", "?"))
-        return Live(strategy, paths.service_for(strategy, active), release)
-    if strategy not in ("in_place", "zero_downtime"):
-        raise DjaployError(f"[{host}] state.json names an unknown strategy {strategy!r}; run a deploy to repair it")
-    return Live(strategy, paths.service_for(strategy), str(state.get("current", "?")))
+        return Live(now.strategy, paths.service_for(now.strategy, now.slot), str(now.release or "?"))
+    if now.strategy not in ("in_place", "zero_downtime"):
+        raise DjaployError(f"[{host}] state.json names an unknown strategy {now.strategy!r}; run a deploy to repair it")
+    return Live(now.strategy, paths.service_for(now.strategy), str(now.release or "?"))
 
 
 def manage_command(target: Target, live: Live, manage_py: str, args: Sequence[str]) -> str:
@@ -152,13 +151,10 @@ def read_remote(target: Target, command: str) -> str:
 
 def read_live(target: Target, env: str) -> Live:
     """One round trip: the host's state.json, then what serves."""
-    import json
-
     paths = AppPaths(project_name=target.project_name, app_user=target.app_user)
-    text = read_remote(target, privileged(target, f"cat {shell.q(paths.state_file)} 2>/dev/null || true")).strip()
     try:
-        state = json.loads(text) if text else {}
-    except json.JSONDecodeError:
+        state = parse_state(read_remote(target, privileged(target, read_command(paths))))
+    except InvalidState:
         raise DjaployError(f"[{target.name}] {paths.state_file} is not valid JSON; run a deploy to repair it") from None
     return live_from_state(paths, state, target.name, env)
 

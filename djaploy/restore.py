@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from djaploy import shell
-from djaploy.actions import RunResult, run_on_hosts, open_session
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError, RemoteError
 from djaploy.modules.base import BaseModule
@@ -25,6 +24,7 @@ from djaploy.modules.litestream.files import LITESTREAM_BIN, LitestreamPaths, pa
 from djaploy.modules.litestream.options import Settings, settings_for
 from djaploy.modules.litestream.steps import ensure_wal, probe
 from djaploy.project import inspect_project
+from djaploy.session import RunResult, open_session, run_on_hosts
 from djaploy.strategies.common import locked, run_hooks, utc_now
 
 TIMESTAMP_EXAMPLE = "2025-01-31T14:05:00Z"

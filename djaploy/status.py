@@ -7,6 +7,7 @@ from typing import Any
 
 from djaploy import shell
 from djaploy.context import HostContext
+from djaploy.state import InvalidState, parse_state
 
 AUDIT_LINES = 5
 
@@ -43,8 +44,12 @@ def parse_status(output: str) -> dict[str, Any]:
 
     state_text = "\n".join(sections.get("state", []))
     lock_text = "\n".join(sections.get("lock", []))
+    try:
+        state = parse_state(state_text)
+    except InvalidState:
+        state = {"unreadable": state_text}
     return {
-        "state": load(state_text) if state_text else {},
+        "state": state,
         "lock": load(lock_text) if lock_text else None,
         "audit": [load(line) for line in sections.get("audit", [])],
         "releases_on_disk": sections.get("releases", []),

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from djaploy.errors import LockHeld
 
 if TYPE_CHECKING:
-    from djaploy.actions import RunResult
-
-
-def serving_from_state(state: dict[str, Any]) -> str:
-    """'release X' / 'release X in the blue slot' / 'nothing yet', from a host's state.json."""
-    if state.get("strategy") == "bluegreen":
-        active = state.get("active")
-        if not active:
-            return "nothing yet"
-        return f"release {state.get('slots', {}).get(active, {}).get('release')} in the {active} slot"
-    return f"release {state['current']}" if state.get("current") else "nothing yet"
+    from djaploy.session import RunResult
 
 
 def _phases(timings: dict[str, float]) -> str:
@@ -31,7 +23,7 @@ def _next_steps(result: RunResult) -> list[str]:
         if all(isinstance(error, KeyboardInterrupt) for error in result.errors.values()):
             return ["interrupted: each host unwound and released its lock; run the command again"]
         steps = ["fix the cause shown above, then run the command again"]
-        if any("lock" in str(error) and "held" in str(error) for error in result.errors.values()):
+        if any(isinstance(error, LockHeld) for error in result.errors.values()):
             steps.append(f"if the lock holder is dead: manage.py unlock --env {env}")
         return steps
     strategies = set(result.strategies.values())

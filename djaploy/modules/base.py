@@ -37,7 +37,8 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, ClassVar
 
-from djaploy.errors import ConfigError, DjaployError
+from djaploy.errors import ConfigError, DjaployError, display_path
+from djaploy.modules.options import checked_options
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -58,10 +59,15 @@ class BaseModule:
     conflicts: ClassVar[tuple[str, ...]] = ()
     #: apt packages configureserver installs for this module
     apt_packages: ClassVar[tuple[str, ...]] = ()
+    #: the names its module_options take: the default check_target refuses others (with "did you
+    #: mean"); () takes none; None leaves all checking to the module's own check_target
+    option_names: ClassVar[tuple[str, ...] | None] = None
 
     def check_target(self, target: Target, config_dir: Path | None) -> None:
         """Check this host's options locally, before any connection; raise ConfigError naming
         the file and field. Every command calls it, so bad options never touch a host."""
+        if self.option_names is not None:
+            checked_options(target, config_dir, self, self.option_names)
 
     def configure_server(self, ctx: HostContext) -> None:
         """Provision the host (packages, users, directories, base config). Must be idempotent."""
@@ -92,13 +98,6 @@ class HookError(DjaployError):
     """A module's hook raised something other than a DjaployError (a bug in the module)."""
 
 
-def _short_path(path: str) -> str:
-    """Relative to the working directory when below it (lazy import: inventory imports us)."""
-    from djaploy.inventory import display_path
-
-    return display_path(path)
-
-
 def _raised_at(exc: BaseException, prefer_file: str | None = None) -> str:
     """' (at file:line)' of the deepest line of `prefer_file` in the traceback (the user's own
     line), plus where it was raised when that is elsewhere (a library the line called)."""
@@ -111,7 +110,7 @@ def _raised_at(exc: BaseException, prefer_file: str | None = None) -> str:
     where = [own[-1]] if own else []
     if frames[-1] not in where:
         where.append(frames[-1])
-    places = [f"{_short_path(file)}:{line}" for file, line in where]
+    places = [f"{display_path(file)}:{line}" for file, line in where]
     return f" (at {places[0]}" + (f", raised in {places[1]}" if len(places) > 1 else "") + ")"
 
 
@@ -162,10 +161,14 @@ def _import(name: str, dotted_path: str, error: Callable[[str], ConfigError]) ->
         raise error(f"importing {dotted_path!r} failed: {type(exc).__name__}: {exc}{_raised_at(exc)}") from None
 
 
+#: files of djaploy.modules that are the module API, not modules
+API_FILES = ("base", "options")
+
+
 def _builtin_hint() -> str:
     """The built-in modules there are, listed from this package so the hint never goes stale."""
     package = importlib.import_module("djaploy.modules")
-    names = sorted(info.name for info in pkgutil.iter_modules(package.__path__) if info.name != "base")
+    names = sorted(info.name for info in pkgutil.iter_modules(package.__path__) if info.name not in API_FILES)
     return "built-in modules are " + ", ".join(f"djaploy.modules.{name}" for name in names)
 
 

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.modules.base import BaseModule, stop_other_web_server
-from djaploy.modules.certs import (
+from djaploy.modules.options import (
     check_email,
     check_option_names,
     check_url,
@@ -99,6 +100,7 @@ def caddy_site(ctx: HostContext, options: CaddyOptions) -> str:
     secure, plain = site_addresses(target.domains, options.https)
     return render(
         "caddy_site.caddy.j2",
+        ctx.config_dir,
         project=target.project_name,
         env=ctx.env,
         snippet=target.project_name.replace("-", "_"),
@@ -114,7 +116,7 @@ def caddy_site(ctx: HostContext, options: CaddyOptions) -> str:
 
 
 def caddyfile(ctx: HostContext) -> str:
-    return render("caddyfile.j2", sites_dir=ctx.paths.caddy_sites_dir)
+    return render("caddyfile.j2", ctx.config_dir, sites_dir=ctx.paths.caddy_sites_dir)
 
 
 def reload_command(ctx: HostContext) -> str:

@@ -21,10 +21,8 @@ and strategy changes keep them; nothing here reads them back to the deploying ma
 
 from __future__ import annotations
 
-import ipaddress
 import posixpath
 import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,12 +30,20 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 from djaploy import shell
-from djaploy.config import did_you_mean
 from djaploy.context import HostContext
-from djaploy.errors import ConfigError, RemoteError
+from djaploy.errors import ConfigError, RemoteError, display_path
 from djaploy.layout import AppPaths
 from djaploy.modules import nginx
 from djaploy.modules.base import BaseModule, load_module_class
+from djaploy.modules.options import (
+    check_email,
+    check_option_names,
+    check_url,
+    is_ip_address,
+    module_options,
+    option_error,
+    read_ca_pem,
+)
 from djaploy.render import render
 
 if TYPE_CHECKING:
@@ -47,12 +53,6 @@ NAME = "certs"
 LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 LETSENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 OPTION_NAMES = ("email", "acme_server", "staging", "ca_bundle", "domains")
-PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
-EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-HOSTNAME_RE = re.compile(r"[A-Za-z0-9.:-]+")  # urlsplit's hostname: IPv6 without brackets
-
-#: raises the ConfigError for (option, what is wrong with it)
-Fail = Callable[[str, str], NoReturn]
 
 
 # --- options (checked locally, before any connection) ----------------------------------------
@@ -66,72 +66,6 @@ class CertsOptions:
     email: str | None
     domains: tuple[str, ...]
     ca_pem: str | None  # PEM text of a CA to trust for the ACME server
-
-
-def module_options(target: Target, name: str) -> dict[str, Any]:
-    """A built-in module's options, keyed by its name or its dotted path."""
-    return {**target.module_options.get(f"djaploy.modules.{name}", {}), **target.module_options.get(name, {})}
-
-
-def option_error(target: Target, config_dir: Path | None, module: str, key: str, message: str) -> ConfigError:
-    """A ConfigError naming config.py, the host and the option."""
-    from djaploy.inventory import display_path
-
-    where = display_path(Path(config_dir) / "config.py") if config_dir else "config.py"
-    return ConfigError(f"host {target.name}: {message} (set in config.py or the host's entry in its inventory file)",
-                       file=where, field=f"module_options[{module!r}][{key!r}]")
-
-
-def check_option_names(options: Mapping[str, Any], allowed: tuple[str, ...], fail: Fail) -> None:
-    """Refuse an unknown option: a typo would otherwise be silently ignored."""
-    for key in options:
-        if key not in allowed:
-            fail(key, f"unknown option{did_you_mean(key, allowed)}; valid: {', '.join(allowed)}")
-
-
-def check_url(value: Any, key: str, fail: Fail) -> str:
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if not parts or parts.scheme not in ("https", "http") or not HOSTNAME_RE.fullmatch(parts.hostname or ""):
-        fail(key, f"expected an ACME directory URL like 'https://acme.example/directory', got {value!r}")
-    return value
-
-
-def check_email(value: Any, key: str, fail: Fail) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not EMAIL_RE.fullmatch(value):
-        fail(key, f"expected an email address, got {value!r}")
-    return value
-
-
-def read_ca_pem(value: Any, config_dir: Path | None, key: str, fail: Fail) -> str:
-    """A CA certificate given as PEM text, or as a file on the deploying machine (relative paths
-    are relative to the infra folder). Refuses anything holding a private key: this file is
-    installed world-readable."""
-    if not isinstance(value, str) or not value.strip():
-        fail(key, f"expected a PEM file path or PEM text, got {value!r}")
-    if value.lstrip().startswith(PEM_CERTIFICATE):
-        text = value
-    else:
-        path = Path(value).expanduser()
-        if not path.is_absolute() and config_dir is not None:
-            path = Path(config_dir) / path
-        if not path.is_file():
-            fail(key, f"{str(path)!r} is not a file; give the CA's PEM file (on this machine) or its PEM text")
-        text = path.read_text(errors="replace")
-    if PEM_CERTIFICATE not in text:
-        fail(key, "holds no PEM certificate ('-----BEGIN CERTIFICATE-----')")
-    if "PRIVATE KEY" in text:
-        fail(key, "holds a private key; give only the CA certificate (it is installed world-readable)")
-    return text if text.endswith("\n") else text + "\n"
-
-
-def is_ip_address(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def certs_options(target: Target, config_dir: Path | None) -> CertsOptions:
@@ -175,8 +109,6 @@ def check_module_order(target: Target, config_dir: Path | None) -> None:
     """certs drives nginx's site: nginx must be configured and run its hooks first."""
     names = [load_module_class(path).name for path in target.modules]
     if "nginx" not in names or names.index("nginx") > names.index(NAME):
-        from djaploy.inventory import display_path
-
         where = display_path(Path(config_dir) / "config.py") if config_dir else "config.py"
         raise ConfigError("the certs module serves its certificates through nginx: list 'djaploy.modules.nginx' "
                           "before 'djaploy.modules.certs' (with caddy, HTTPS is built in: drop certs)",

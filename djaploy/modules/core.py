@@ -20,6 +20,7 @@ from djaploy.modules.base import BaseModule
 
 class Module(BaseModule):
     name = "core"
+    option_names = ()  # deploy_files/ has its own key: module_options["deploy_files"]
     apt_packages = ("python3", "python3-venv", "sudo", "curl", "ca-certificates", "tar", "gzip")
 
     def configure_server(self, ctx: HostContext) -> None:

@@ -12,15 +12,26 @@ once the certificate is on the host the site gains its HTTPS server and HTTP red
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.modules.base import BaseModule, load_module_class, stop_other_web_server
+from djaploy.modules.options import checked_options, option_error
 from djaploy.render import render
+from djaploy.system_services import NGINX_RELOAD as RELOAD
 
-#: validate, reload gracefully (in-flight requests finish), and wait until the reload is done
-RELOAD = f"nginx -t -q && systemctl reload nginx && {shell.wait_nginx_reloaded()}"
+if TYPE_CHECKING:
+    from djaploy.config import Target
+
+NAME = "nginx"
+#: module_options["nginx"]: what it takes, and its defaults
+OPTION_DEFAULTS: dict[str, Any] = {"client_max_body_size": "20m"}
+#: nginx's size syntax: a number, optionally with k, m or g
+SIZE_RE = re.compile(r"\d+[kKmMgG]?")
 
 
 @dataclass(frozen=True)
@@ -48,11 +59,22 @@ def installed_tls(ctx: HostContext) -> Tls | None:
     return Tls(paths.cert_fullchain, paths.cert_privkey) if found.ok else None
 
 
+def check_options(target: Target, config_dir: Path | None) -> dict[str, Any]:
+    """module_options["nginx"] (under any spelling of its key), checked: the values go into the site."""
+    options = {**OPTION_DEFAULTS, **checked_options(target, config_dir, NAME, tuple(OPTION_DEFAULTS))}
+    size = options["client_max_body_size"]
+    if not isinstance(size, str) or not SIZE_RE.fullmatch(size):
+        raise option_error(target, config_dir, NAME, "client_max_body_size",
+                           f"expected a size like '20m', '512k' or '0' (no limit), got {size!r}")
+    return options
+
+
 def nginx_site(ctx: HostContext, tls: Tls | None = None) -> str:
     paths, target = ctx.paths, ctx.target
-    options = target.module_options.get("nginx", {})
+    options = check_options(target, ctx.config_dir)
     return render(
         "nginx_site.conf.j2",
+        ctx.config_dir,
         project=target.project_name,
         env=ctx.env,
         upstream=_upstream_name(ctx),
@@ -60,7 +82,7 @@ def nginx_site(ctx: HostContext, tls: Tls | None = None) -> str:
         domains=list(target.domains),
         static_root=paths.static_root,
         media_root=paths.media_root,
-        client_max_body_size=options.get("client_max_body_size", "20m"),
+        client_max_body_size=options["client_max_body_size"],
         acme_webroot=paths.acme_webroot if certs_enabled(ctx) else None,
         tls=tls,
     )
@@ -68,7 +90,7 @@ def nginx_site(ctx: HostContext, tls: Tls | None = None) -> str:
 
 def nginx_upstream(ctx: HostContext) -> str:
     return render(
-        "nginx_upstream.conf.j2", project=ctx.target.project_name, upstream=_upstream_name(ctx), socket=ctx.paths.live_link
+        "nginx_upstream.conf.j2", ctx.config_dir, project=ctx.target.project_name, upstream=_upstream_name(ctx), socket=ctx.paths.live_link
     )
 
 
@@ -85,9 +107,14 @@ def write_site(ctx: HostContext, *, reload: bool = False) -> None:
 
 
 class Module(BaseModule):
-    name = "nginx"
+    name = NAME
     conflicts = ("caddy",)
     apt_packages = ("nginx",)
+    option_names = tuple(OPTION_DEFAULTS)
+
+    def check_target(self, target: Target, config_dir: Path | None) -> None:
+        """Local checks before any connection: option names (every spelling of the key) and values."""
+        check_options(target, config_dir)
 
     def configure_server(self, ctx: HostContext) -> None:
         stop_other_web_server(ctx, "caddy")

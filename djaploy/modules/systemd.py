@@ -34,11 +34,11 @@ def _values(ctx: HostContext, service: AppService) -> dict[str, object]:
 
 
 def gunicorn_unit(ctx: HostContext, service: AppService) -> str:
-    return render("gunicorn.service.j2", **_values(ctx, service))
+    return render("gunicorn.service.j2", ctx.config_dir, **_values(ctx, service))
 
 
 def gunicorn_socket(ctx: HostContext, service: AppService) -> str:
-    return render("gunicorn.socket.j2", **_values(ctx, service))
+    return render("gunicorn.socket.j2", ctx.config_dir, **_values(ctx, service))
 
 
 def install_units(ctx: HostContext, service: AppService) -> None:
@@ -53,19 +53,9 @@ def restart(ctx: HostContext, service: AppService) -> None:
     ctx.plan.service(f"systemd: restart {service.service}", service.service, restarted=True)
 
 
-def retire_units_command(services: list[AppService]) -> str:
-    """Stop, disable and remove the units of services another strategy left behind (a shell
-    fragment: strategies run it in their one clean-up round trip, after traffic has moved)."""
-    parts = [
-        f"if [ -e {service.service_path} ]; then systemctl disable --now {service.service} {service.socket_unit} "
-        f"&& rm -f {service.service_path} {service.socket_unit_path} || exit 1; retired=1; fi"
-        for service in services
-    ]
-    return "retired=0; " + "; ".join(parts) + '; if [ "$retired" = 1 ]; then systemctl daemon-reload; fi'
-
-
 class Module(BaseModule):
     name = "systemd"
+    option_names = ()
 
     def publish(self, ctx: HostContext) -> None:
         assert ctx.service

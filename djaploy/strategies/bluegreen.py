@@ -25,16 +25,16 @@ from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError
 from djaploy.modules.base import BaseModule
+from djaploy.state import state_of, write_state
 from djaploy.strategies.common import (
+    UndoOnFailure,
     check_socket,
     clean_up,
-    read_state,
     release_info,
     route_traffic,
     run_hooks,
     upload_and_extract,
     utc_now,
-    write_state,
 )
 
 NAME = "bluegreen"
@@ -44,17 +44,10 @@ def other(slot: str | None) -> str:
     return "green" if slot == "blue" else "blue"
 
 
-def _state(ctx: HostContext) -> dict[str, Any]:
-    state = read_state(ctx)
-    if state.get("strategy") != NAME:
-        return {"strategy": NAME, "active": None, "previous": None, "slots": {}}
-    return state
-
-
 def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], activate: bool = False) -> str:
     assert ctx.release
     paths = ctx.paths
-    state = _state(ctx)
+    state = state_of(ctx, NAME)
     active = state.get("active")
     staged = other(active)
     service = paths.service_for(NAME, staged)
@@ -62,8 +55,14 @@ def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     slot_dir = paths.slot_dir(staged)
     audit.update(slot=staged)
 
+    def mark_failed() -> None:
+        if not ctx.plan.dry_run:
+            ctx.plan.query(f"systemctl stop {service.service} 2>/dev/null; true")
+            state["slots"][staged] = {**release_info(ctx), "state": "failed"}
+            write_state(ctx, state)
+
     upload_and_extract(ctx, f"{slot_dir}.new")
-    try:
+    with UndoOnFailure(f"stop the {staged} slot and mark it failed", mark_failed):
         ctx.plan.run(
             f"stop {staged} slot and put release in it",
             f"systemctl stop {service.service} 2>/dev/null; "
@@ -72,12 +71,6 @@ def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
         ctx.code_dir = slot_dir
         run_hooks(ctx, modules, "prepare_data", "prepare_release", "publish")
         check_socket(ctx, service.socket_path, f"check {staged} slot through its own socket")
-    except BaseException:
-        if not ctx.plan.dry_run:
-            ctx.plan.query(f"systemctl stop {service.service} 2>/dev/null; true")
-            state["slots"][staged] = {**release_info(ctx), "state": "failed"}
-            write_state(ctx, state)
-        raise
     state["slots"][staged] = {**release_info(ctx), "state": "staged"}
     write_state(ctx, state)
     message = f"release {ctx.release.name} staged in the {staged} slot"
@@ -92,7 +85,7 @@ def switch(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     """Move traffic to the other slot after checking it (activate: staged; rollback: previous).
     `state` is the host's state when the caller just wrote it (deploy --activate)."""
     paths = ctx.paths
-    state = state if state is not None else _state(ctx)
+    state = state if state is not None else state_of(ctx, NAME)
     active = state.get("active")
     target = other(active)
     slot = state["slots"].get(target)
@@ -108,14 +101,14 @@ def switch(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     check_socket(ctx, service.socket_path, f"check {target} slot before switching")
     if ctx.plan.dry_run:
         return f"would switch traffic to {target} ({slot.get('release')})"
-    route_traffic(ctx, modules)
-    try:
-        run_hooks(ctx, modules, "verify")
-    except BaseException:
+    def route_back() -> None:
         if active:
             ctx.service = paths.service_for(NAME, active)
             route_traffic(ctx, modules)
-        raise
+
+    route_traffic(ctx, modules)
+    with UndoOnFailure(f"route traffic back to {active}", route_back):
+        run_hooks(ctx, modules, "verify")
     clean_up(ctx, NAME)
     if active and active in state["slots"]:
         state["slots"][active]["state"] = "previous"

@@ -1,4 +1,4 @@
-"""Steps every strategy shares: lock, audit, state, upload, the health gate, hooks.
+"""Steps every strategy shares: lock, audit, upload, the health gate, hooks, clean-up.
 
 Each step is one plan call (one SSH round trip where possible): switching and rolling back
 are hot paths.
@@ -10,20 +10,18 @@ import getpass
 import json
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from types import TracebackType
 from typing import Any
 
 from djaploy import shell
 from djaploy.context import HostContext
-from djaploy.errors import DjaployError, RemoteError
+from djaploy.errors import LockHeld, UndoFailed
 from djaploy.layout import RELEASE_INFO_NAME, SLOTS, VENV_LINK_NAME, AppPaths, AppService
 from djaploy.modules.base import BaseModule, call_hook
-
-
-class LockHeld(DjaployError):
-    """Another deploy, activate or rollback holds the host's lock."""
+from djaploy.system_services import retire_units_command
 
 
 def utc_now() -> str:
@@ -37,25 +35,6 @@ def deployer() -> str:
     except Exception:  # noqa: BLE001 - no user name in some containers
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
-
-
-def read_state(ctx: HostContext) -> dict[str, Any]:
-    """The host's state.json ({} before the first deploy)."""
-    result = ctx.plan.query(f"cat {shell.q(ctx.paths.state_file)} 2>/dev/null || true")
-    text = result.stdout.strip()
-    if not text:
-        return {}
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        raise RemoteError(ctx.target.name, "read state", hint=f"{ctx.paths.state_file} is not valid JSON; fix or remove it") from None
-
-
-def write_state(ctx: HostContext, state: dict[str, Any]) -> None:
-    ctx.state = state
-    if ctx.plan.dry_run:
-        return
-    ctx.plan.run("record state", shell.write_file_atomically(ctx.paths.state_file, json.dumps(state, sort_keys=True)))
 
 
 def release_info(ctx: HostContext) -> dict[str, Any]:
@@ -118,6 +97,29 @@ def locked(ctx: HostContext, action: str, audit: dict[str, Any], *, force_unlock
             **audit,
         }
         ctx.plan.query(shell.release_lock(paths.lock_dir, paths.audit_log, json.dumps(line, sort_keys=True)))
+
+
+class UndoOnFailure:
+    """``with UndoOnFailure(what, undo):`` runs `undo` (which puts the host back) when the block
+    fails, an interruption included, then lets the failure go on. When `undo` fails too, it
+    raises UndoFailed, which reports both errors: a bare raise from the undo would replace the
+    first, and the user would never learn why the operation failed. A class, not a generator:
+    its __exit__ sees the failure without catching it."""
+
+    def __init__(self, what: str, undo: Callable[[], object]) -> None:
+        self.what = what
+        self.undo = undo
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> bool:
+        if error is not None:
+            try:
+                self.undo()
+            except Exception as undo_error:
+                raise UndoFailed(error, self.what, undo_error) from error
+        return False  # never swallow the failure
 
 
 def audit_fields(ctx: HostContext) -> dict[str, Any]:
@@ -205,8 +207,6 @@ def clean_up(ctx: HostContext, strategy: str, removals: list[str] = ()) -> None:
     """One round trip once traffic is on the new release: retire the services and remove the
     code folders other strategies left behind (their state was replaced), then `removals`, and
     the venvs no code folder links to."""
-    from djaploy.modules.systemd import retire_units_command
-
     paths = ctx.paths
     kept = {service.name for service in _services_of(paths, strategy)}
     retire = retire_units_command([service for service in paths.all_services() if service.name not in kept])

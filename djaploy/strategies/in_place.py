@@ -13,7 +13,8 @@ from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError
 from djaploy.modules.base import BaseModule
-from djaploy.strategies.common import clean_up, read_state, release_info, route_traffic, run_hooks, upload_and_extract, write_state
+from djaploy.state import write_state
+from djaploy.strategies.common import clean_up, release_info, route_traffic, run_hooks, upload_and_extract
 
 NAME = "in_place"
 
@@ -46,4 +47,4 @@ def activate(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any])
     raise DjaployError(f"[{ctx.target.name}] activate is for deployment_strategy='bluegreen'; in_place deploys go live at once")
 
 
-__all__ = ["activate", "deploy", "read_state", "rollback"]
+__all__ = ["activate", "deploy", "rollback"]

@@ -20,16 +20,18 @@ from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError
 from djaploy.modules.base import BaseModule
-from djaploy.strategies.common import clean_up, health_gate, read_state, release_info, route_traffic, run_hooks, upload_and_extract, write_state
+from djaploy.state import state_of, write_state
+from djaploy.strategies.common import (
+    UndoOnFailure,
+    clean_up,
+    health_gate,
+    release_info,
+    route_traffic,
+    run_hooks,
+    upload_and_extract,
+)
 
 NAME = "zero_downtime"
-
-
-def _state(ctx: HostContext) -> dict[str, Any]:
-    state = read_state(ctx)
-    if state.get("strategy") != NAME:
-        return {"strategy": NAME, "current": None, "order": [], "releases": {}}
-    return state
 
 
 def _existing_releases(ctx: HostContext) -> list[str]:
@@ -83,35 +85,35 @@ def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     assert ctx.release
     paths = ctx.paths
     ctx.service = paths.service_for(NAME)
-    state = _state(ctx)
+    state = state_of(ctx, NAME)
     on_disk = _existing_releases(ctx)
     name = _unique_name(ctx.release.name, set(on_disk) | set(state["releases"]))
     audit["release"] = name
     release_dir = paths.release_dir(name)
     previous = state.get("current") if state.get("current") in on_disk else None
 
-    try:
+    def remove_release() -> None:
+        if not ctx.plan.dry_run:
+            _remove_release(ctx, name)
+
+    with UndoOnFailure(f"remove release {name}", remove_release):
         upload_and_extract(ctx, release_dir)
         ctx.code_dir = release_dir
         run_hooks(ctx, modules, "prepare_data", "prepare_release")
         health_gate(ctx)
-    except BaseException:
-        if not ctx.plan.dry_run:
-            _remove_release(ctx, name)
-        raise
     if ctx.plan.dry_run:
         return f"release {name} would go live"
 
-    ctx.plan.run("switch current", shell.switch_symlink(paths.current, release_dir))
-    try:
-        run_hooks(ctx, modules, "publish")
-        route_traffic(ctx, modules)
-        run_hooks(ctx, modules, "verify")
-    except BaseException:
+    def put_previous_back() -> None:
         if previous:
             _switch_and_restart(ctx, previous, f"restore release {previous}")
         _remove_release(ctx, name)
-        raise
+
+    ctx.plan.run("switch current", shell.switch_symlink(paths.current, release_dir))
+    with UndoOnFailure(f"restore release {previous}" if previous else f"remove release {name}", put_previous_back):
+        run_hooks(ctx, modules, "publish")
+        route_traffic(ctx, modules)
+        run_hooks(ctx, modules, "verify")
 
     info = release_info(ctx)
     info["release"] = name
@@ -134,7 +136,7 @@ def _prune(ctx: HostContext, state: dict[str, Any], on_disk: list[str]) -> None:
 def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], to: str | None = None) -> str:
     paths = ctx.paths
     ctx.service = paths.service_for(NAME)
-    state = _state(ctx)
+    state = state_of(ctx, NAME)
     current = state.get("current")
     if not current:
         raise DjaployError(f"[{ctx.target.name}] nothing to roll back: no zero_downtime release is live")
@@ -150,11 +152,9 @@ def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any],
         return f"would roll back from {current} to {target}"
     _switch_and_restart(ctx, target, f"switch current to {target} and restart")
     ctx.code_dir = paths.release_dir(target)
-    try:
+    with UndoOnFailure(f"restore release {current}",
+                       lambda: _switch_and_restart(ctx, current, f"restore release {current}")):
         run_hooks(ctx, modules, "verify")
-    except BaseException:
-        _switch_and_restart(ctx, current, f"restore release {current}")
-        raise
     state["releases"][current]["rolled_back"] = True
     state["current"] = target
     write_state(ctx, state)

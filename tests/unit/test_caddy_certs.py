@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from djaploy.config import DjaployConfig
+from djaploy.configured_modules import check_configured_modules
 from djaploy.context import HostContext
 from djaploy.errors import ConfigError
 from djaploy.modules import caddy, certs, nginx
@@ -119,7 +120,7 @@ def test_a_ca_file_holding_a_private_key_is_refused(tmp_path: Path) -> None:
 ])
 def test_caddy_conflicts_with_nginx_and_certs(modules: list[str]) -> None:
     with pytest.raises(ConfigError, match="cannot be combined"):
-        DjaployConfig(project_name="shop", modules=modules)
+        check_configured_modules(DjaployConfig(project_name="shop", modules=modules))
 
 
 # --- certs options ----------------------------------------------------------------------------
@@ -280,7 +281,7 @@ def test_deploy_hook_validates_before_reloading() -> None:
 
 
 def test_site_urls_say_https_where_the_host_serves_it() -> None:
-    from djaploy.certs import site_urls
+    from djaploy.session import site_urls
 
     both = ("shop.example.com", "203.0.113.10")
     certified = target(both, certs={"domains": ["shop.example.com"]})

@@ -12,16 +12,24 @@ from djaploy.config import (
     DjaployConfig,
     HostConfig,
     Target,
-    did_you_mean,
     inherited_settings,
 )
+from djaploy.configured_modules import check_configured_modules
 from djaploy.errors import ConfigError
+from djaploy.modules.options import did_you_mean
 from tests.unit.fixtures_config.modules import CLASHING, CUSTOM, OTHER
 
 
 def make_config(**overrides: Any) -> DjaployConfig:
     """A valid config; the fixture module stands in for the built-ins so the tests do not need them."""
     return DjaployConfig(**{"project_name": "shop", "modules": [CUSTOM], **overrides})
+
+
+def checked_config(**overrides: Any) -> DjaployConfig:
+    """make_config, with the module checks loading the infra folder runs after config.py."""
+    config = make_config(**overrides)
+    check_configured_modules(config)
+    return config
 
 
 def make_host(**overrides: Any) -> HostConfig:
@@ -250,7 +258,7 @@ def test_ipv6_ssh_host_is_accepted() -> None:
 
 
 def test_modules_accept_classes_by_dotted_path() -> None:
-    assert make_config(modules=[CUSTOM, OTHER]).modules == [CUSTOM, OTHER]
+    assert checked_config(modules=[CUSTOM, OTHER]).modules == [CUSTOM, OTHER]
 
 
 @pytest.mark.parametrize(
@@ -264,7 +272,7 @@ def test_modules_accept_classes_by_dotted_path() -> None:
     ],
 )
 def test_bad_module_paths(path: str, message: str) -> None:
-    err = config_error(make_config, modules=[path])
+    err = config_error(checked_config, modules=[path])
     assert err.field == "DjaployConfig.modules"
     assert message in str(err)
 
@@ -276,16 +284,16 @@ def test_duplicate_modules_are_refused() -> None:
 
 
 def test_conflicting_modules_are_refused() -> None:
-    assert "cannot be combined" in str(config_error(make_config, modules=[CUSTOM, CLASHING]))
+    assert "cannot be combined" in str(config_error(checked_config, modules=[CUSTOM, CLASHING]))
 
 
 def test_module_options_are_keyed_by_name_or_path() -> None:
-    config = make_config(modules=[CUSTOM, OTHER], module_options={"custom": {"a": 1}, OTHER: {"b": 2}})
+    config = checked_config(modules=[CUSTOM, OTHER], module_options={"custom": {"a": 1}, OTHER: {"b": 2}})
     assert config.module_options == {"custom": {"a": 1}, OTHER: {"b": 2}}
 
 
 def test_module_options_for_an_unconfigured_module_are_refused() -> None:
-    err = config_error(make_config, module_options={"custon": {"a": 1}})
+    err = config_error(checked_config, module_options={"custon": {"a": 1}})
     assert err.field == "DjaployConfig.module_options"
     assert "options for 'custon', which is not in modules (did you mean 'custom'?)" in str(err)
 

@@ -23,7 +23,7 @@ from djaploy import shell
 from djaploy.artifact import Release
 from djaploy.config import DjaployConfig, HostConfig, Target
 from djaploy.context import CommandResult, HostContext, Plan
-from djaploy.errors import ConfigError, DjaployError, RemoteError
+from djaploy.errors import ConfigError, DjaployError, LockHeld, RemoteError, UndoFailed
 from djaploy.inventory import load_config, resolve_targets
 from djaploy.modules.base import (
     HOOKS,
@@ -34,8 +34,10 @@ from djaploy.modules.base import (
     load_modules,
 )
 from djaploy.project import Project
+from djaploy.session import RunResult
 from djaploy.strategies import bluegreen, in_place, zero_downtime
 from djaploy.strategies.common import run_hooks
+from djaploy.summary import summary_lines
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_INFRA = REPO / "infra_example" / "infra"
@@ -261,6 +263,83 @@ def test_bluegreen_activate_routes_traffic_then_verifies() -> None:
     assert ctx.service and ctx.service.name == "shop-green"
 
 
+# --- a failure, and undoing it -----------------------------------------------------------------
+
+
+class FailingVerify(BaseModule):
+    name = "failing"
+
+    def verify(self, ctx: HostContext) -> None:
+        raise RemoteError(ctx.target.name, "failing: health", "HTTP 500")
+
+
+@dataclass
+class UndoBreaks(RecordingPlan):
+    """A host where the steps named in `broken` fail (the connection dropped, a unit will not start)."""
+
+    broken: tuple[str, ...] = ()
+    releases_on_disk: str = "v6\n"
+
+    def run(self, step: str, command: str, *, as_user: str | None = None) -> CommandResult:
+        result = super().run(step, command, as_user=as_user)
+        if step.startswith(self.broken):
+            raise RemoteError("web1", step, "Connection reset by peer")
+        return result
+
+    def query(self, command: str, *, as_user: str | None = None) -> CommandResult:
+        if command.startswith("ls -1 "):  # zero_downtime's releases/ folder
+            self.calls.append(("query", command))
+            return CommandResult(True, self.releases_on_disk)
+        return super().query(command, as_user=as_user)
+
+
+ZERO_DOWNTIME_LIVE = {"strategy": "zero_downtime", "current": "v6", "order": ["v6"], "releases": {"v6": {"commit": "a"}}}
+BLUEGREEN_STAGED = {"strategy": "bluegreen", "active": "blue", "previous": None,
+                    "slots": {"blue": {"state": "active"}, "green": {"state": "staged", "release": "v7"}}}
+
+
+def _host(state: dict[str, Any], broken: tuple[str, ...] = ()) -> UndoBreaks:
+    return UndoBreaks(files={STATE_FILE: (json.dumps(state), "root", "644")}, broken=broken)
+
+
+@pytest.mark.parametrize(
+    "operation, state, undo_step",
+    [
+        (lambda ctx: zero_downtime.deploy(ctx, [FailingVerify()], {}), ZERO_DOWNTIME_LIVE, "restore release v6"),
+        (lambda ctx: bluegreen.activate(ctx, [FailingVerify()], {}), BLUEGREEN_STAGED, "route traffic to shop-blue"),
+    ],
+    ids=["zero_downtime-deploy", "bluegreen-activate"],
+)
+def test_when_undoing_a_failure_fails_too_the_report_shows_both_errors(
+    operation: Any, state: dict[str, Any], undo_step: str
+) -> None:
+    ctx = make_ctx(_host(state, broken=(undo_step,)))
+    with pytest.raises(UndoFailed) as info:
+        operation(ctx)
+    message = str(info.value)
+    assert message.startswith("[web1] step 'failing: health' failed")
+    assert "HTTP 500" in message  # the first error: why the operation failed
+    assert f"[web1] step '{undo_step}' failed" in message and "Connection reset by peer" in message  # the second
+    assert isinstance(info.value.error, RemoteError) and info.value.error.step == "failing: health"
+    assert isinstance(info.value.undo_error, RemoteError) and info.value.undo_error.step == undo_step
+
+
+def test_a_failure_that_is_undone_is_reported_unchanged() -> None:
+    ctx = make_ctx(_host(ZERO_DOWNTIME_LIVE))
+    with pytest.raises(RemoteError) as info:
+        zero_downtime.deploy(ctx, [FailingVerify()], {})
+    assert info.value.step == "failing: health"
+    assert "restore release v6" in ctx.plan.steps  # the undo ran
+
+
+def test_the_summary_offers_unlock_for_a_held_lock_only() -> None:
+    result = RunResult("deploy", "production", dry_run=False, errors={"web1": LockHeld("[web1] deploy refused: ...")})
+    assert "  if the lock holder is dead: manage.py unlock --env production" in summary_lines(result)
+    other = RunResult("deploy", "production", dry_run=False,
+                      errors={"web1": DjaployError("[web1] step 'lock the gate' failed: gate held open")})
+    assert not any("unlock" in line for line in summary_lines(other))
+
+
 # --- hook errors --------------------------------------------------------------------------------
 
 
@@ -419,7 +498,7 @@ def test_nightly_job_runs_the_live_release_with_its_env_file_and_venv(
     example_config: DjaployConfig, strategy: str, slot: str | None, code_link: str
 ) -> None:
     nightly = load_module_class("infra.modules.nightly.NightlyReport")()
-    ctx = make_ctx()
+    ctx = make_ctx(config_dir=EXAMPLE_INFRA)  # its unit templates are in the example's infra/templates/
     ctx.service = ctx.paths.service_for(strategy, slot)
     call_hook(ctx, nightly, "route_traffic")
     unit, owner, mode = ctx.plan.files["/etc/systemd/system/shop-nightly.service"]
@@ -436,13 +515,14 @@ def test_nightly_job_runs_the_live_release_with_its_env_file_and_venv(
 def test_nightly_job_reloads_systemd_only_when_its_units_change(example_config: DjaployConfig) -> None:
     nightly = load_module_class("infra.modules.nightly.NightlyReport")()
     plan = RecordingPlan()
-    ctx = make_ctx(plan)
+    ctx = make_ctx(plan, config_dir=EXAMPLE_INFRA)
     ctx.service = ctx.paths.service_for("in_place")
     call_hook(ctx, nightly, "route_traffic")
     call_hook(ctx, nightly, "route_traffic")  # a redeploy: same units
     assert plan.commands[-1] == "service shop-nightly.timer daemon_reload=False"
 
-    ctx = make_ctx(plan, replace(make_target(), module_options={"nightly": {"schedule": "Sun *-*-* 04:00"}}))
+    ctx = make_ctx(plan, replace(make_target(), module_options={"nightly": {"schedule": "Sun *-*-* 04:00"}}),
+                   config_dir=EXAMPLE_INFRA)
     ctx.service = ctx.paths.service_for("in_place")
     call_hook(ctx, nightly, "route_traffic")
     assert "OnCalendar=Sun *-*-* 04:00\n" in plan.files["/etc/systemd/system/shop-nightly.timer"][0]

@@ -61,7 +61,7 @@ def test_status_sections_parse_and_format() -> None:
 def test_clean_up_retires_exactly_the_other_strategies_services_in_one_command() -> None:
     from djaploy.layout import AppPaths
     from djaploy.strategies.common import _services_of
-    from djaploy.modules.systemd import retire_units_command
+    from djaploy.system_services import retire_units_command
 
     paths = AppPaths(project_name="ledger", app_user="ledger")
     assert [s.name for s in _services_of(paths, "zero_downtime")] == ["ledger"]

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from djaploy.actions import RunFailed, RunResult
+from djaploy.session import RunFailed, RunResult
 from djaploy.errors import DjaployError
 from djaploy.summary import summary_lines
 

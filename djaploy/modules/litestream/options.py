@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from djaploy.config import Target, did_you_mean
-from djaploy.errors import ConfigError
-from djaploy.inventory import display_path
+from djaploy.config import Target
+from djaploy.errors import ConfigError, display_path
+from djaploy.modules.options import did_you_mean, module_options, option_keys
 
 NAME = "litestream"
 DOTTED_PATH = "djaploy.modules.litestream"
@@ -137,11 +137,10 @@ class _Reader:
 
 
 def options_of(target: Target) -> Mapping[str, Any] | None:
-    """module_options may key the module by its name or its dotted path."""
-    for key in (NAME, DOTTED_PATH):
-        if key in target.module_options:
-            return target.module_options[key]
-    return None
+    """module_options may key the module by its name or its dotted path: every spelling, merged."""
+    if not any(key in target.module_options for key in option_keys(target, NAME)):
+        return None
+    return module_options(target, NAME)
 
 
 def _replica(options: _Reader, config_dir: Path | None) -> Replica:

@@ -10,6 +10,8 @@ that runs whenever traffic moves to `ctx.service`: after every in_place and zero
 deploy, and on bluegreen activate and rollback (a bluegreen deploy that only stages a slot
 leaves the job on the live slot). They run from the service's code link (code/, current or
 slots/<slot>), so they stay the same from release to release and rewriting them is a no-op.
+The unit texts are templates of the project (infra/templates/nightly.*.j2), rendered with
+djaploy.render like the built-in modules' own.
 
 Options (config.py): module_options={"nightly": {"schedule": "*-*-* 03:00:00"}}, a systemd
 OnCalendar expression.
@@ -20,6 +22,8 @@ from __future__ import annotations
 from djaploy.context import HostContext
 from djaploy.layout import project_subdir
 from djaploy.modules.base import BaseModule
+from djaploy.modules.options import module_options
+from djaploy.render import render
 
 DEFAULT_SCHEDULE = "*-*-* 03:00:00"
 COMMAND = "ledger_report"
@@ -33,43 +37,20 @@ def service_unit(ctx: HostContext) -> str:
     """A oneshot service: manage.py as the app user, with the live release's env file and venv."""
     service, target = ctx.service, ctx.target
     assert service and ctx.project, "route_traffic always has a service and a project"
-    return f"""\
-# Written by the ledger's nightly module (infra/modules/nightly.py) for {ctx.env}.
-[Unit]
-Description={target.project_name}: manage.py {COMMAND}
-
-[Service]
-Type=oneshot
-User={target.app_user}
-Group={target.app_user}
-WorkingDirectory={project_subdir(service.code_link, ctx.project.manage_py)}
-EnvironmentFile={service.env_file}
-ExecStart={service.venv_link}/bin/python manage.py {COMMAND}
-PrivateTmp=true
-NoNewPrivileges=true
-"""
+    return render("nightly.service.j2", ctx.config_dir, env=ctx.env, project=target.project_name, command=COMMAND,
+                  app_user=target.app_user, project_dir=project_subdir(service.code_link, ctx.project.manage_py),
+                  env_file=service.env_file, venv_link=service.venv_link)
 
 
 def timer_unit(ctx: HostContext) -> str:
-    schedule = ctx.target.module_options.get("nightly", {}).get("schedule", DEFAULT_SCHEDULE)
-    return f"""\
-# Written by the ledger's nightly module (infra/modules/nightly.py) for {ctx.env}.
-[Unit]
-Description={ctx.target.project_name}: manage.py {COMMAND}, nightly
-
-[Timer]
-OnCalendar={schedule}
-RandomizedDelaySec=15min
-# Catch up on a run missed while the host was down.
-Persistent=true
-
-[Install]
-WantedBy=timers.target
-"""
+    schedule = module_options(ctx.target, NightlyReport).get("schedule", DEFAULT_SCHEDULE)
+    return render("nightly.timer.j2", ctx.config_dir, env=ctx.env, project=ctx.target.project_name, command=COMMAND,
+                  schedule=schedule)
 
 
 class NightlyReport(BaseModule):
     name = "nightly"
+    option_names = ("schedule",)  # any other option is refused before connecting, with "did you mean"
 
     def route_traffic(self, ctx: HostContext) -> None:
         """Point the job at the release that now serves; reload systemd only when a unit changed."""
