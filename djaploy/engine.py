@@ -22,12 +22,7 @@ from typing import TYPE_CHECKING, Any
 from djaploy.context import CommandResult
 from djaploy.errors import ConnectError, DjaployError, RemoteError
 from djaploy.output import Reporter, StepRecord
-from djaploy.redact import Redactor
-from djaploy.shell import join, q
-
-# Redactor and Reporter live in djaploy.redact and djaploy.output; still importable from here
-# for callers that have not moved yet (actions.py, verify.py).
-__all__ = ["Engine", "PyinfraPlan", "Redactor", "Reporter", "StepRecord"]
+from djaploy.shell import install_private, join, q
 
 if TYPE_CHECKING:
     from djaploy.config import Target
@@ -141,9 +136,7 @@ class PyinfraPlan:
     # -- Plan API --------------------------------------------------------------------------
 
     def packages(self, step: str, packages: Sequence[str]) -> bool:
-        """Installed already: nothing runs, not even `apt update` (pyinfra counts a cache refresh
-        as a change once its 24-hour cache time passes, so a no-op configureserver would say
-        "changed"). Otherwise refresh the lists if older than a day and install what is missing."""
+        """All installed: not even `apt update` runs (pyinfra counts a stale cache's refresh as a change)."""
         from pyinfra.operations import apt
 
         installed = self.query(f"dpkg-query -W -f '${{db:Status-Status}}\\n' {join(packages)} 2>/dev/null")
@@ -200,9 +193,8 @@ class PyinfraPlan:
         stage = output.stdout.strip()
         if not ok or not stage.startswith("/"):
             raise RemoteError(self.target.name, step, f"mktemp -d failed: {output.stderr.strip()}")
-        staged, temporary = f"{stage}/upload", f"{path}.djaploy-new"
-        install = (f"umask 077 && cp {q(staged)} {q(temporary)} && chown {q(owner + ':' + owner)} {q(temporary)} && "
-                   f"chmod {q(mode)} {q(temporary)} && mv -f {q(temporary)} {q(path)}")
+        staged = f"{stage}/upload"
+        install = install_private(staged, path, owner, mode)
         try:
             uploaded = self.host.put_file(io.BytesIO(content), staged, _sudo=False)
             ok, output = self.host.run_shell_command(StringCommand(install), _sudo=self._sudo) if uploaded else (False, None)

@@ -16,7 +16,9 @@ from typing import Any, TextIO
 from djaploy.artifact import Release
 from djaploy.config import Target
 from djaploy.context import HostContext, Plan
-from djaploy.engine import Engine, Redactor, Reporter
+from djaploy.engine import Engine
+from djaploy.output import Reporter
+from djaploy.redact import Redactor
 from djaploy.errors import DjaployError
 from djaploy.inventory import load_targets, load_targets_without_secrets
 from djaploy.modules.base import BaseModule, load_module_class, load_modules

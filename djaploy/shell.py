@@ -152,6 +152,14 @@ def write_file_atomically(path: str, content: str) -> str:
     return f"printf '%s\\n' {q(content)} > {q(temporary)} && mv -f {q(temporary)} {q(path)}"
 
 
+def install_private(staged: str, path: str, owner: str, mode: str) -> str:
+    """Copy an upload into place so that it is never readable by others: created under umask 077
+    beside `path`, given its owner and mode, then renamed over it (atomic)."""
+    temporary = f"{path}.djaploy-new"
+    return (f"umask 077 && cp {q(staged)} {q(temporary)} && chown {q(owner + ':' + owner)} {q(temporary)} && "
+            f"chmod {q(mode)} {q(temporary)} && mv -f {q(temporary)} {q(path)}")
+
+
 def acquire_lock(lock_dir: str, info: str) -> str:
     """mkdir is atomic: exactly one deployer creates the lock. Prints 'acquired' or 'held' + holder."""
     info_file = q(f"{lock_dir}/info.json")

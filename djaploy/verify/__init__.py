@@ -170,7 +170,7 @@ def dependency_names(project: Project, config: DjaployConfig) -> tuple[set[str],
 def _check_settings(project: Project, config: DjaployConfig, targets: Sequence[tuple[str, Target]], options: Options,
                     report: Report, *, hide_djaploy: bool) -> None:
     """Probe each distinct host environment once, in parallel."""
-    from djaploy.engine import Redactor
+    from djaploy.redact import Redactor
 
     nonce = random_tokens.token_hex(16)
     local_mac = None if options.local_secret_key is None else \

@@ -83,7 +83,9 @@ def check_hosts(targets: Sequence[tuple[str, Target]], report: Report) -> None:
 
 
 def _host_findings(target: Target, where: str) -> tuple[list[Finding], dict[str, str]]:
-    from djaploy.engine import Engine, Redactor, Reporter
+    from djaploy.engine import Engine
+    from djaploy.output import Reporter
+    from djaploy.redact import Redactor
 
     engine = Engine([target], Reporter(out=io.StringIO(), redact=Redactor(target.secrets.values())))
     try:

@@ -328,3 +328,26 @@ def test_manage_py_passes_arguments_and_paths_intact(rsh, tmp_path: Path, value:
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [str(project), "manage.py", "shell", "-c", value, value]
     assert rsh.injected() == []
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_install_private_never_exposes_the_file_and_replaces_it_atomically(rsh, tmp_path: Path, value: str) -> None:
+    import getpass
+    import stat
+
+    staged = tmp_path / "stage" / "upload"
+    staged.parent.mkdir()
+    staged.write_text("SECRET=s3cr3t\n")
+    target = tmp_path / f"env {value}"
+    target.write_text("old\n")
+    owner = getpass.getuser()
+    # A chown stand-in records the mode the file has at the moment ownership changes (before the rename).
+    (rsh.bin / "chown").write_text('#!/bin/sh\nstat -c "%a" "$2" > "$RECORD_LOG.mode"; exec /bin/chown "$@"\n')
+    (rsh.bin / "chown").chmod(0o755)
+    run = rsh.run(shell.install_private(str(staged), str(target), owner, "600"))
+    assert run.returncode == 0, run.stderr
+    assert target.read_text() == "SECRET=s3cr3t\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert (tmp_path / "calls.jsonl.mode").read_text().strip() == "600"  # private from its creation
+    assert not list(tmp_path.glob("*.djaploy-new"))
+    assert rsh.injected() == []
