@@ -238,17 +238,17 @@ def reload_commands(changed: Iterable[DeployFile]) -> list[tuple[str, str]]:
     paths = [item.remote for item in changed]
     commands = []
     if any(path.startswith(SYSTEMD_DIR) for path in paths):
-        step, command = "deploy_files: systemd daemon-reload", "systemctl daemon-reload"
+        step, command = "deploy_files: systemd daemon-reload", shell.systemctl("daemon-reload")
         restart = sorted({unit for path in paths if (unit := _systemd_unit(path))})
         if restart:
             step += f", restart {' '.join(restart)}"
-            command += f" && systemctl try-restart {shell.join(restart)}"
+            command += f" && {shell.systemctl('try-restart', *restart)}"
         commands.append((step, command))
     mapped = list(dict.fromkeys(unit for item in changed for unit in item.reload))
     nginx = any(path.startswith(NGINX_DIR) for path in paths) or any(unit in NGINX_UNITS for unit in mapped)
     mapped = [unit for unit in mapped if unit not in NGINX_UNITS]
     if mapped:
-        commands.append((f"deploy_files: reload {' '.join(mapped)}", f"systemctl try-reload-or-restart {shell.join(mapped)}"))
+        commands.append((f"deploy_files: reload {' '.join(mapped)}", shell.systemctl("try-reload-or-restart", *mapped)))
     if nginx:
         commands.append(("deploy_files: check nginx config and reload", NGINX_RELOAD))
     return commands

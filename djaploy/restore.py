@@ -123,7 +123,7 @@ def restore_host(ctx: HostContext, settings: Settings, timestamp: str | None, fo
     report.previous = f"{paths.db}.before-restore-{stamp}" if current.exists and current.has_data else None
     running, wanted = unit_states(ctx, app_units(ctx))
     restoring = shell.q(paths.restoring)
-    ctx.plan.run("restore: stop the app and Litestream", f"systemctl stop {shell.join([*running, paths.service])}")
+    ctx.plan.run("restore: stop the app and Litestream", shell.systemctl("stop", *running, paths.service))
     moved = False
     try:
         args = ["restore", "-config", paths.config, "-o", paths.restoring]
@@ -141,8 +141,8 @@ def restore_host(ctx: HostContext, settings: Settings, timestamp: str | None, fo
         ensure_wal(ctx, settings)
     finally:
         if not moved:
-            ctx.plan.query(f"rm -f {restoring} {restoring}-wal {restoring}-shm", as_user=user)
-        ctx.plan.run("restore: start Litestream and the app", f"systemctl start {shell.join([paths.service, *wanted])}")
+            ctx.plan.run("restore: remove the partial copy", f"rm -f {restoring} {restoring}-wal {restoring}-shm", as_user=user)
+        ctx.plan.run("restore: start Litestream and the app", shell.systemctl("start", paths.service, *wanted))
     return report
 
 

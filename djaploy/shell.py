@@ -203,7 +203,7 @@ def remove_unused_venvs(shared: str, code_dirs_glob: str) -> str:
 
 def systemctl(verb: str, *units: str, flags: Iterable[str] = ()) -> str:
     """One systemctl call with every unit quoted (unit names come from config: never trusted)."""
-    return f"systemctl {join([*flags, verb, *units])}"
+    return f"systemctl {join([verb, *flags, *units])}"
 
 
 def wait_nginx_reloaded(seconds: int = 10) -> str:

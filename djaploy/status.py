@@ -14,14 +14,14 @@ AUDIT_LINES = 5
 
 def status_command(ctx: HostContext) -> str:
     paths = ctx.paths
-    services = " ".join(service.name for service in paths.all_services())
+    services = shell.join(service.name for service in paths.all_services())
     return (
         f"echo '==state'; cat {shell.q(paths.state_file)} 2>/dev/null; "
         f"echo '==lock'; cat {shell.q(paths.lock_dir)}/info.json 2>/dev/null; "
         f"echo '==audit'; tail -n {AUDIT_LINES} {shell.q(paths.audit_log)} 2>/dev/null; "
         f"echo '==releases'; ls -1 {shell.q(paths.releases_dir)} 2>/dev/null; "
         f"echo '==services'; for s in {services}; do "
-        f'[ -e "/etc/systemd/system/$s.service" ] && echo "$s $(systemctl is-active $s.service)"; done; true'
+        f'[ -e "/etc/systemd/system/$s.service" ] && echo "$s $(systemctl is-active "$s.service")"; done; true'
     )
 
 

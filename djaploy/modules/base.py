@@ -177,9 +177,9 @@ def stop_other_web_server(ctx: HostContext, other: str) -> None:
     so stop and disable it before installing this one. Checked first: a no-op when it is absent."""
     from djaploy import shell
 
-    name = shell.q(other)
-    if ctx.plan.query(f"systemctl is-active --quiet {name} || systemctl is-enabled --quiet {name}").ok:
-        ctx.plan.run(f"stop and disable {other} (replaced)", f"systemctl disable --now {name}")
+    if ctx.plan.query(f"{shell.systemctl('is-active', other, flags=['--quiet'])} || "
+                      f"{shell.systemctl('is-enabled', other, flags=['--quiet'])}").ok:
+        ctx.plan.run(f"stop and disable {other} (replaced)", shell.systemctl("disable", other, flags=["--now"]))
 
 
 def load_module_class(dotted_path: str, *, file: str | None = None, field: str = "modules") -> type[BaseModule]:

@@ -121,7 +121,7 @@ def caddyfile(ctx: HostContext) -> str:
 
 def reload_command(ctx: HostContext) -> str:
     """Validate the whole config, then reload gracefully (start Caddy if it is not running)."""
-    return f"caddy validate --config {ctx.paths.caddyfile} --adapter caddyfile && systemctl reload-or-restart caddy"
+    return f"caddy validate --config {shell.q(ctx.paths.caddyfile)} --adapter caddyfile && {shell.systemctl('reload-or-restart', 'caddy')}"
 
 
 def write_site(ctx: HostContext, options: CaddyOptions) -> None:

@@ -57,7 +57,7 @@ def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
 
     def mark_failed() -> None:
         if not ctx.plan.dry_run:
-            ctx.plan.query(f"systemctl stop {service.service} 2>/dev/null; true")
+            ctx.plan.run(f"stop the failed {staged} slot", f"{shell.systemctl('stop', service.service)} 2>/dev/null; true")
             state["slots"][staged] = {**release_info(ctx), "state": "failed"}
             write_state(ctx, state)
 
@@ -65,7 +65,7 @@ def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     with UndoOnFailure(f"stop the {staged} slot and mark it failed", mark_failed):
         ctx.plan.run(
             f"stop {staged} slot and put release in it",
-            f"systemctl stop {service.service} 2>/dev/null; "
+            f"{shell.systemctl('stop', service.service)} 2>/dev/null; "
             f"runuser -u {shell.q(ctx.target.app_user)} -- sh -c {shell.q(shell.replace_dir(slot_dir + '.new', slot_dir))}",
         )
         ctx.code_dir = slot_dir

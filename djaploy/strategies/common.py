@@ -65,7 +65,7 @@ def locked(ctx: HostContext, action: str, audit: dict[str, Any], *, force_unlock
     paths = ctx.paths
     info = {"action": action, "by": deployer(), "since": utc_now(), "env": ctx.env, **audit}
     if force_unlock:
-        ctx.plan.query(f"rm -rf {shell.q(paths.lock_dir)}")
+        ctx.plan.run("break the deploy lock (--force-unlock)", f"rm -rf {shell.q(paths.lock_dir)}")
     result = ctx.plan.query(shell.acquire_lock(paths.lock_dir, json.dumps(info, sort_keys=True)))
     lines = result.stdout.strip().splitlines()
     if not lines or lines[0] != "acquired":

@@ -73,12 +73,12 @@ def _switch_and_restart(ctx: HostContext, release: str, step: str) -> None:
     assert ctx.service
     ctx.plan.run(
         step,
-        f"{shell.switch_symlink(ctx.paths.current, ctx.paths.release_dir(release))} && systemctl restart {ctx.service.service}",
+        f"{shell.switch_symlink(ctx.paths.current, ctx.paths.release_dir(release))} && {shell.systemctl('restart', ctx.service.service)}",
     )
 
 
 def _remove_release(ctx: HostContext, release: str) -> None:
-    ctx.plan.query(f"rm -rf {shell.q(ctx.paths.release_dir(release))}")
+    ctx.plan.run(f"remove release {release}", f"rm -rf {shell.q(ctx.paths.release_dir(release))}")
 
 
 def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], activate: bool = False) -> str:

@@ -310,7 +310,7 @@ def test_extract_tarball_replaces_a_leftover(rsh, tmp_path: Path) -> None:
 @pytest.mark.parametrize("value", HOSTILE)
 def test_systemctl_quotes_every_unit(rsh, value: str) -> None:
     run = rsh.run(shell.systemctl("restart", value, "app.socket", flags=["--no-block"]))
-    assert run.argv_of("systemctl") == [["--no-block", "restart", value, "app.socket"]]
+    assert run.argv_of("systemctl") == [["restart", "--no-block", value, "app.socket"]]
     assert rsh.injected() == []
 
 

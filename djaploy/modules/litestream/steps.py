@@ -101,7 +101,7 @@ def _check_new_destination(ctx: HostContext, settings: Settings, db: DatabaseInf
         if replica_has_backup(ctx, settings, staged):
             raise _refuse_destination(ctx, settings, db)
     finally:
-        ctx.plan.query(f"rm -f {shell.join([staged.config, staged.env_file, staged.sftp_key])}")
+        ctx.plan.run("litestream: remove the staged files", f"rm -f {shell.join([staged.config, staged.env_file, staged.sftp_key])}")
 
 
 def _write_config(ctx: HostContext, settings: Settings) -> bool:
@@ -121,7 +121,7 @@ def _write_config(ctx: HostContext, settings: Settings) -> bool:
         _check_new_destination(ctx, settings, db)
     if recorded is not None or plan.query(f"test -e {shell.q(paths.meta_dir)}").ok:
         plan.run(f"litestream: stop and reset local state for the new destination {settings.replica.describe()}",
-                 f"systemctl stop {paths.service} 2>/dev/null; {reset_command(paths)}")
+                 f"{shell.systemctl('stop', paths.service)} 2>/dev/null; {reset_command(paths)}")
     _put_files(ctx, settings, paths)
     return True
 
@@ -136,7 +136,7 @@ def write_files(ctx: HostContext, settings: Settings) -> bool:
     if plan.put_text(f"litestream: {paths.service}", paths.unit_path, litestream_unit(ctx, settings)):
         changed = True
         # reenable: the [Install] section (which app services want it) may have changed.
-        plan.run("litestream: enable the unit", f"systemctl daemon-reload && systemctl reenable {paths.service}")
+        plan.run("litestream: enable the unit", f"{shell.systemctl('daemon-reload')} && {shell.systemctl('reenable', paths.service)}")
     return changed
 
 
@@ -158,7 +158,7 @@ def restore_if_missing(ctx: HostContext, settings: Settings) -> None:
     )
     ctx.plan.run(
         f"litestream: restore {paths.db} from {settings.replica.describe()} (this host has no data; the replica has)",
-        f"systemctl stop {paths.service} 2>/dev/null; runuser -u {shell.q(ctx.target.app_user)} -- sh -c {shell.q(as_user)}",
+        f"{shell.systemctl('stop', paths.service)} 2>/dev/null; runuser -u {shell.q(ctx.target.app_user)} -- sh -c {shell.q(as_user)}",
     )
 
 
