@@ -25,6 +25,7 @@ from typing import Self
 import pytest
 
 from djaploy.loadgen import LoadReport, Sample
+from tests.conftest import missing_prerequisite
 from tests.e2e import pebble as pebble_helper
 from tests.e2e.conftest import SANDBOX_NAME, Project, make_project
 
@@ -175,7 +176,7 @@ def pebbles(sandbox_hosts, tmp_path_factory: pytest.TempPathFactory):
     test domains pointing at that host."""
     reason = pebble_helper.available()
     if reason:
-        pytest.skip(reason)
+        missing_prerequisite(reason)
     started = []
     try:
         for index, vm in enumerate(sandbox_hosts):
