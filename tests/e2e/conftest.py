@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from djaploy.loadgen import LoadReport
 from tests.conftest import missing_prerequisite
 
 REPO = Path(__file__).resolve().parents[2]
@@ -133,6 +134,23 @@ def http_post_json(url: str, payload: dict) -> tuple[int, dict]:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, json.loads(response.read())
+
+
+def assert_one_clean_switch(report: LoadReport, old: str, new: str) -> None:
+    """No failed request, and the served version changed exactly once, from old to new, never back.
+
+    "Once" is judged causally: requests queued in the socket backlog are answered out of start
+    order, so start order alone can look like 1,2,1,2 while nothing flipped back. What must hold
+    is a switch instant: the first completed answer from `new`. Every request that ended before
+    it saw `old` (it is the first), and every request that started after it saw `new`.
+    """
+    assert report.failures == 0, report.failure_reasons
+    assert report.bodies_in_order[0] == old and report.bodies_in_order[-1] == new, report.bodies_in_order
+    assert set(report.bodies_in_order) == {old, new}, report.bodies_in_order
+    switched = min(sample.end for sample in report.samples if sample.body == new)
+    old_after_switch = [sample for sample in report.samples if sample.body == old and sample.start > switched]
+    assert not old_after_switch, f"{len(old_after_switch)} requests saw {old} again after {new} was served: {report.summary()}"
+    assert report.regressions == 0, report.summary()
 
 
 @pytest.fixture(scope="module")
