@@ -6,36 +6,27 @@ test domain); HTTP redirects except the ACME path; a forced renewal and the cert
 nginx while HTTPS load runs. Host 2: Caddy's automatic HTTPS against Pebble, a bluegreen switch
 and a Caddy reload under HTTPS load.
 
-Load: clients keep connections alive like browsers. A graceful nginx reload closes idle
-kept-alive connections; a request sent on a reused connection that the server closed before
-answering anything (the keep-alive race) is retried once at once on a new connection, which is
-what browsers do silently. Those are counted apart (stale retries) from real failures, and both
-are printed. Nothing else is retried: an error on a new connection, an error after the answer
-began, or a retry that fails again is a failed request.
+HTTPS load and its one retry rule: tests/e2e/https_client.py.
 """
 
 from __future__ import annotations
 
-import http.client
-import socket
 import ssl
 import subprocess
-import threading
 import time
 from pathlib import Path
-from typing import Self
 
 import pytest
 
-from djaploy.loadgen import LoadReport, Sample
+from djaploy.loadgen import LoadReport
 from tests.conftest import missing_prerequisite
 from tests.e2e import pebble as pebble_helper
 from tests.e2e.conftest import SANDBOX_NAME, Project, assert_one_clean_switch, make_project
+from tests.e2e.https_client import HttpsLoad, http_get_raw, https_get
 
 DOMAINS = ("ledger.test", "www.ledger.test")
 ENV = "tls"
 APP = "/home/ledger/apps/ledger"
-STALE_ERRORS = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
 
 INVENTORY = '''
 from djaploy.config import HostConfig
@@ -53,114 +44,6 @@ MODULES = '''
 import dataclasses as _dataclasses
 config = _dataclasses.replace(config, modules=[m2 for m in config.modules for m2 in {swap!r}.get(m, [m])])
 '''
-
-
-# --- HTTPS client -------------------------------------------------------------------------------
-
-
-class PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """HTTPS to `address` with SNI, Host and certificate checks for the domain (no DNS needed)."""
-
-    def __init__(self, domain: str, address: str, context: ssl.SSLContext, timeout: float = 10) -> None:
-        super().__init__(domain, 443, context=context, timeout=timeout)
-        self.address = address
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
-
-
-def https_get(address: str, domain: str, path: str, root: Path) -> tuple[int, str, dict]:
-    """(status, body, the server certificate as Python's ssl reads it) after full verification."""
-    connection = PinnedHTTPSConnection(domain, address, ssl.create_default_context(cafile=str(root)))
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        body = response.read().decode(errors="replace")
-        return response.status, body, connection.sock.getpeercert()
-    finally:
-        connection.close()
-
-
-def served_serial(address: str, domain: str, root: Path) -> int:
-    return int(https_get(address, domain, "/health/", root)[2]["serialNumber"], 16)
-
-
-def http_get_raw(address: str, domain: str, path: str) -> tuple[int, str | None, str]:
-    """Plain HTTP without following redirects: (status, Location, body)."""
-    connection = http.client.HTTPConnection(address, 80, timeout=10)
-    try:
-        connection.request("GET", path, headers={"Host": domain})
-        response = connection.getresponse()
-        return response.status, response.getheader("Location"), response.read().decode(errors="replace")
-    finally:
-        connection.close()
-
-
-class HttpsLoad:
-    """Clients in threads GETting one HTTPS path over kept-alive connections; bounded in time.
-
-    At most one retry per request, and only for the keep-alive race (see the module docstring):
-    answered then, it counts as a stale retry; failing again, as a failure.
-    """
-
-    def __init__(self, address: str, domain: str, path: str, root: Path, clients: int = 6, max_seconds: float = 240) -> None:
-        self.address, self.domain, self.path, self.clients = address, domain, path, clients
-        self.context = ssl.create_default_context(cafile=str(root))
-        self.deadline = 0.0
-        self.max_seconds = max_seconds
-        self.stop_event = threading.Event()
-        self.samples: list[list[Sample]] = [[] for _ in range(clients)]
-        self.stale = [0] * clients
-        self.threads = [threading.Thread(target=self._client, args=(i,), daemon=True) for i in range(clients)]
-
-    def __enter__(self) -> Self:
-        self.deadline = time.monotonic() + self.max_seconds
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop_event.set()
-        for thread in self.threads:
-            thread.join(15)
-
-    @property
-    def report(self) -> LoadReport:
-        samples = [sample for per_client in self.samples for sample in per_client]
-        return LoadReport.from_samples(samples, url=f"https://{self.domain}{self.path}", clients=self.clients,
-                                       stale_retries=sum(self.stale))
-
-    def _answer(self, connection: PinnedHTTPSConnection) -> tuple[http.client.HTTPResponse, bool]:
-        """The response's status line and headers, and whether that took the one allowed retry."""
-        reused = connection.sock is not None
-        try:
-            connection.request("GET", self.path)
-            return connection.getresponse(), False
-        except STALE_ERRORS:
-            if not reused:
-                raise
-        connection.close()  # the next request opens a new connection (http.client auto_open)
-        connection.request("GET", self.path)
-        return connection.getresponse(), True
-
-    def _client(self, index: int) -> None:
-        connection = PinnedHTTPSConnection(self.domain, self.address, self.context)
-        try:
-            while not self.stop_event.is_set() and time.monotonic() < self.deadline:
-                start = time.monotonic()
-                try:
-                    response, retried = self._answer(connection)
-                    status, body = response.status, response.read().decode(errors="replace").strip()
-                    self.stale[index] += retried
-                except Exception as exc:  # noqa: BLE001 - every transport error is a failed request
-                    self.samples[index].append(Sample(start, time.monotonic() - start, type(exc).__name__, False, ""))
-                    connection.close()
-                    self.stop_event.wait(0.01)
-                    continue
-                self.samples[index].append(Sample(start, time.monotonic() - start, str(status), 200 <= status < 300, body[:200]))
-        finally:
-            connection.close()
 
 
 # --- fixtures -----------------------------------------------------------------------------------
@@ -215,6 +98,10 @@ def use_inventory(project: Project, index: int, strategy: str, options: dict, do
 
 def root_of(server: pebble_helper.Pebble) -> Path:
     return server.workdir / "root.pem"
+
+
+def served_serial(address: str, domain: str, root: Path) -> int:
+    return int(https_get(address, domain, "/health/", root)[2]["serialNumber"], 16)
 
 
 # --- nginx + certbot ----------------------------------------------------------------------------
