@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from djaploy.loadgen import LoadReport
+from tests.conftest import missing_prerequisite
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "infra_example"
 SANDBOX_NAME = os.environ.get("DJAPLOY_E2E_SANDBOX", "e2e")
@@ -28,7 +31,7 @@ SECRET_KEY = "e2e-secret-" + "k" * 40
 def _can_boot_sandbox() -> str | None:
     if os.geteuid() != 0:
         return "end-to-end tests need root (network namespaces, systemd-nspawn)"
-    for tool in ("systemd-nspawn", "debootstrap", "tinyproxy", "ip"):
+    for tool in ("systemd-nspawn", "debootstrap", "tinyproxy", "ip", "ssh", "ssh-keygen", "git"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed (run scripts/setup.sh)"
     return None
@@ -46,9 +49,7 @@ def sandbox_hosts():
     seconds), so no module depends on what another left on a host."""
     reason = _can_boot_sandbox()
     if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the end-to-end tests: {reason}")
-        pytest.skip(reason)
+        missing_prerequisite(reason)
     from djaploy.sandbox import Sandbox
 
     sandbox = Sandbox(name=SANDBOX_NAME)
@@ -133,6 +134,23 @@ def http_post_json(url: str, payload: dict) -> tuple[int, dict]:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, json.loads(response.read())
+
+
+def assert_one_clean_switch(report: LoadReport, old: str, new: str) -> None:
+    """No failed request, and the served version changed exactly once, from old to new, never back.
+
+    "Once" is judged causally: requests queued in the socket backlog are answered out of start
+    order, so start order alone can look like 1,2,1,2 while nothing flipped back. What must hold
+    is a switch instant: the first completed answer from `new`. Every request that ended before
+    it saw `old` (it is the first), and every request that started after it saw `new`.
+    """
+    assert report.failures == 0, report.failure_reasons
+    assert report.bodies_in_order[0] == old and report.bodies_in_order[-1] == new, report.bodies_in_order
+    assert set(report.bodies_in_order) == {old, new}, report.bodies_in_order
+    switched = min(sample.end for sample in report.samples if sample.body == new)
+    old_after_switch = [sample for sample in report.samples if sample.body == old and sample.start > switched]
+    assert not old_after_switch, f"{len(old_after_switch)} requests saw {old} again after {new} was served: {report.summary()}"
+    assert report.regressions == 0, report.summary()
 
 
 @pytest.fixture(scope="module")

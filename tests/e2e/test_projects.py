@@ -23,6 +23,7 @@ from pathlib import Path
 import django
 import pytest
 
+from tests.conftest import missing_prerequisite
 from tests.e2e.conftest import SANDBOX_NAME, http_get
 
 ENV = "sandbox"
@@ -112,10 +113,7 @@ class Generated:
 def _require_tools() -> None:
     missing = [tool for tool in ("poetry", "pipenv", "uv", "django-admin") if not (BIN / tool).exists()]
     if missing:
-        reason = f"{', '.join(missing)} not installed in {BIN} (pip install -e '.[test]')"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing_prerequisite(f"{', '.join(missing)} not installed in {BIN} (pip install -e '.[test]')")
 
 
 def simple_index_url() -> str:

@@ -1,6 +1,5 @@
 import gzip
 import io
-import subprocess
 import tarfile
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import pytest
 from djaploy.artifact import RefSpec, build_release, release_name, tarball_listing
 from djaploy.errors import ArtifactError
 from djaploy.project import Project, inspect_project
+from tests.unit.conftest import commit, make_repo
 
 POETRY_PYPROJECT = """
 [tool.poetry]
@@ -37,29 +37,22 @@ lock-version = "2.1"
 """
 
 
-def _git(root: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.email=a@b", "-c", "user.name=a", *args], cwd=root, check=True, capture_output=True)
-
-
-def _commit(root: Path, tag: str | None = None) -> None:
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "change")
-    if tag:
-        _git(root, "tag", tag)
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Project:
-    root = tmp_path / "repo"
-    (root / "site" / "mysite").mkdir(parents=True)
-    (root / "site" / "manage.py").write_text("# manage\n")
-    (root / "site" / "mysite" / "wsgi.py").write_text("application = None\n")
-    (root / "site" / "requirements.txt").write_text("Django==5.2\n")
+    root = make_repo(tmp_path / "repo", {"site/manage.py": "# manage\n", "site/mysite/wsgi.py": "application = None\n",
+                                         "site/requirements.txt": "Django==5.2\n", ".gitignore": "secret.txt\ndist/\n"})
     (root / "site" / "infra").mkdir()
-    (root / ".gitignore").write_text("secret.txt\ndist/\n")
-    _git(root, "init", "-q", "-b", "main")
-    _commit(root, tag="v1")
+    commit(root, tag="v1")
     return inspect_project(root / "site" / "infra")
+
+
+def shop_repo(tmp_path: Path, committed: dict[str, str]) -> Path:
+    """A non-nested Poetry project at tmp/shop: its Django files and `committed`, tagged v1."""
+    root = make_repo(tmp_path / "shop", {"manage.py": 'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")\n',
+                                         "shop/wsgi.py": "", "pyproject.toml": POETRY_PYPROJECT, **committed})
+    (root / "infra").mkdir()
+    commit(root, tag="v1")
+    return root
 
 
 def _member(tarball: Path, name: str) -> str:
@@ -141,15 +134,7 @@ def test_included_requirements_files_change_the_hash(repo: Project, tmp_path: Pa
 
 
 def test_lock_is_read_at_the_shipped_ref_not_the_working_tree(tmp_path: Path) -> None:
-    root = tmp_path / "shop"
-    (root / "shop").mkdir(parents=True)
-    (root / "manage.py").write_text('os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")\n')
-    (root / "shop" / "wsgi.py").write_text("")
-    (root / "infra").mkdir()
-    (root / "pyproject.toml").write_text(POETRY_PYPROJECT)
-    (root / "poetry.lock").write_text(POETRY_LOCK)
-    _git(root, "init", "-q", "-b", "main")
-    _commit(root, tag="v1")
+    root = shop_repo(tmp_path, {"poetry.lock": POETRY_LOCK})
     (root / "poetry.lock").write_text(POETRY_LOCK.replace("5.2.1", "5.2.9"))
     project = inspect_project(root / "infra")
     tagged = build_release(project, RefSpec("release", "v1"), tmp_path, "3.11")
@@ -162,14 +147,7 @@ def test_lock_is_read_at_the_shipped_ref_not_the_working_tree(tmp_path: Path) ->
 
 
 def test_lock_missing_at_the_ref_names_the_file(tmp_path: Path) -> None:
-    root = tmp_path / "shop"
-    (root / "shop").mkdir(parents=True)
-    (root / "manage.py").write_text("")
-    (root / "shop" / "wsgi.py").write_text("")
-    (root / "infra").mkdir()
-    (root / "pyproject.toml").write_text(POETRY_PYPROJECT)
-    _git(root, "init", "-q", "-b", "main")
-    _commit(root, tag="v1")
+    root = shop_repo(tmp_path, {})
     (root / "poetry.lock").write_text(POETRY_LOCK)
     project = inspect_project(root / "infra")
     with pytest.raises(ArtifactError, match=r"tag v1: poetry.lock is not part of this release; commit it"):

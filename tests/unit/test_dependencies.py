@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -23,6 +22,7 @@ from djaploy.dependencies import (
 )
 from djaploy.errors import ArtifactError
 from djaploy.project import dependency_hash
+from tests.conftest import missing_prerequisite
 
 PYPROJECT = """
 [tool.poetry]
@@ -335,12 +335,16 @@ source = {{ registry = "https://pypi.org/simple" }}
 sdist = {{ url = "https://files.example.com/{name}-{version}.tar.gz", hash = "sha256:{'0' * 64}" }}
 """ for name, version in [("iniconfig", "2.1.0"), ("ruff", "0.9.0"), ("six", "1.17.0"), ("tzdata", "2025.2")])
 
-needs_uv = pytest.mark.skipif(shutil.which("uv") is None and not (Path(__file__).parents[2] / ".venv/bin/uv").exists(),
-                              reason="uv is not installed")
+@pytest.fixture
+def uv() -> str:
+    """The uv binary, found the way djaploy finds it (the `uv` package first, then PATH)."""
+    try:
+        return find_uv()
+    except ArtifactError as error:
+        missing_prerequisite(str(error))
 
 
-@needs_uv
-def test_uv_lock_is_exported_offline_without_any_default_group(tmp_path: Path) -> None:
+def test_uv_lock_is_exported_offline_without_any_default_group(tmp_path: Path, uv: str) -> None:
     (tmp_path / "pyproject.toml").write_text(UV_PYPROJECT)
     (tmp_path / "uv.lock").write_text(UV_LOCK)
     spec = DependencySpec("uv", "", ("pyproject.toml", "uv.lock"))
@@ -349,8 +353,7 @@ def test_uv_lock_is_exported_offline_without_any_default_group(tmp_path: Path) -
     assert lines == ["six==1.17.0", "tzdata==2025.2 ; sys_platform == 'win32'"]  # dev and lint groups left out
 
 
-@needs_uv
-def test_broken_uv_lock_names_the_step(tmp_path: Path) -> None:
+def test_broken_uv_lock_names_the_step(tmp_path: Path, uv: str) -> None:
     (tmp_path / "pyproject.toml").write_text(UV_PYPROJECT)
     (tmp_path / "uv.lock").write_text("version = [\n")
     spec = DependencySpec("uv", "", ("pyproject.toml", "uv.lock"))
@@ -368,8 +371,7 @@ def _wheel(folder: Path, name: str, version: str) -> None:
         wheel.writestr(f"{dist}/RECORD", "")
 
 
-@needs_uv
-def test_pep621_project_without_a_lock_is_resolved_once_on_the_deploying_machine(tmp_path: Path, monkeypatch) -> None:
+def test_pep621_project_without_a_lock_is_resolved_once_on_the_deploying_machine(tmp_path: Path, monkeypatch, uv: str) -> None:
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     for version in ("1.0", "1.2"):
@@ -386,9 +388,8 @@ def test_pep621_project_without_a_lock_is_resolved_once_on_the_deploying_machine
     assert lines == ["tinylib==1.2"]
 
 
-@needs_uv
 @pytest.mark.parametrize("with_uv", [True, False])
-def test_pinned_list_installs_with_uv_or_falls_back_to_pip(tmp_path: Path, with_uv: bool) -> None:
+def test_pinned_list_installs_with_uv_or_falls_back_to_pip(tmp_path: Path, with_uv: bool, uv: str) -> None:
     """The server's install step, run for real: relative paths resolve beside the pinned list."""
 
     release = tmp_path / "release" / "web"
@@ -396,9 +397,8 @@ def test_pinned_list_installs_with_uv_or_falls_back_to_pip(tmp_path: Path, with_
     _wheel(release, "tinylib", "1.2")
     (release / ".djaploy-requirements.txt").write_text("./tinylib-1.2-py3-none-any.whl\n")
     venv = tmp_path / "venv"
-    uv = find_uv() if with_uv else str(tmp_path / "no-uv-here")
     command = shell.ensure_venv(str(venv), sys.executable, str(release / ".djaploy-requirements.txt"), ".done",
-                                uv=uv, cwd=str(release))
+                                uv=uv if with_uv else str(tmp_path / "no-uv-here"), cwd=str(release))
     result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, cwd=tmp_path,
                             env={**os.environ, "UV_NO_CACHE": "1"})
     assert result.returncode == 0, result.stderr

@@ -1,6 +1,6 @@
 """deploy_files/<env>/: what lands where, rendered how, owned by whom, and what reloads.
 
-Local files in a tmp infra folder, installed through the recording plan of test_modules (an
+Local files in a tmp infra folder, installed through the recording plan (tests/unit/conftest.py: an
 in-memory host, so "changed" means what it means on a real one).
 """
 
@@ -24,7 +24,7 @@ from djaploy.deploy_files import (
 )
 from djaploy.errors import ConfigError
 from djaploy.inventory import resolve_targets
-from tests.unit.test_modules import RecordingPlan, make_ctx
+from tests.unit.conftest import RecordingPlan, make_ctx
 
 ENV = "production"
 HOME = "/home/shop"

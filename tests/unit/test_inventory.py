@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -73,15 +72,6 @@ def inventory_error(infra: Path, env: str = "production") -> ConfigError:
     with pytest.raises(ConfigError) as info:
         load_inventory(infra, env)
     return info.value
-
-
-@pytest.fixture
-def forget_new_modules() -> Iterator[None]:
-    """Tests that import from a tmp infra folder must not leave it in sys.modules for the next test."""
-    before = set(sys.modules)
-    yield
-    for name in set(sys.modules) - before:
-        del sys.modules[name]
 
 
 # --- load_config ---------------------------------------------------------------------------------
@@ -323,24 +313,16 @@ def test_key_paths_are_absolute(targets: dict[str, Target], tmp_path: Path) -> N
     assert targets["web1"].ssh_known_hosts_file is None
 
 
-def test_missing_secret_variable_of_a_config_secret_names_config_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("environ, file, message", [
+    ({"WEB2_DB_PASSWORD": "long-enough"}, "config.py", "secret DJANGO_SECRET_KEY of host web1 reads $SHOP_SECRET_KEY"),
+    ({"SHOP_SECRET_KEY": "long-enough"}, "inventory/production.py", "secret DB_PASSWORD of host web2 reads $WEB2_DB_PASSWORD"),
+], ids=["config-secret", "host-secret"])
+def test_missing_secret_variable_names_the_file_that_asks_for_it(tmp_path: Path, environ: dict[str, str], file: str,
+                                                                 message: str) -> None:
     infra = make_infra(tmp_path)
     with pytest.raises(ConfigError) as info:
-        load_targets(infra, "production", environ={"WEB2_DB_PASSWORD": "long-enough"})
-    assert str(info.value) == (
-        f"{infra / 'config.py'}: secret DJANGO_SECRET_KEY of host web1 reads $SHOP_SECRET_KEY, "
-        "which is not set in your environment"
-    )
-
-
-def test_missing_secret_variable_of_a_host_secret_names_inventory_file(tmp_path: Path) -> None:
-    infra = make_infra(tmp_path)
-    with pytest.raises(ConfigError) as info:
-        load_targets(infra, "production", environ={"SHOP_SECRET_KEY": "long-enough"})
-    assert str(info.value) == (
-        f"{infra / 'inventory' / 'production.py'}: secret DB_PASSWORD of host web2 reads $WEB2_DB_PASSWORD, "
-        "which is not set in your environment"
-    )
+        load_targets(infra, "production", environ=environ)
+    assert str(info.value) == f"{infra / file}: {message}, which is not set in your environment"
 
 
 def test_secret_variable_with_a_newline_is_refused(tmp_path: Path) -> None:

@@ -119,23 +119,24 @@ def test_constant_version_all_ok_over_persistent_connections(site: Site) -> None
     assert not load.running
 
 
-def test_single_switch_is_one_change(site: Site) -> None:
-    with Load(site.url, clients=1) as load:
+def switch_under_load(site: Site, clients: int) -> LoadReport:
+    """The site goes from version 1 to 2 once, halfway through a short load."""
+    with Load(site.url, clients=clients) as load:
         time.sleep(0.15)
         site.state.versions = ("2",)
         time.sleep(0.15)
-    report = load.report
+    return load.report
+
+
+def test_single_switch_is_one_change(site: Site) -> None:
+    report = switch_under_load(site, clients=1)
     assert report.bodies_in_order == ["1", "2"], report.summary()
     assert report.version_changes == 1
     assert report.mixed_window_seconds == 0 and report.regressions == 0
 
 
 def test_single_switch_with_many_clients_has_no_regression(site: Site) -> None:
-    with Load(site.url, clients=6) as load:
-        time.sleep(0.15)
-        site.state.versions = ("2",)
-        time.sleep(0.15)
-    report = load.report
+    report = switch_under_load(site, clients=6)
     assert report.failures == 0
     assert report.bodies_in_order[0] == "1" and report.bodies_in_order[-1] == "2", report.summary()
     assert report.regressions == 0  # nothing served "1" after a "2" had been fully delivered

@@ -1,26 +1,17 @@
 """Project inspection: layouts, settings, WSGI application, and which dependency manager."""
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from djaploy.errors import ConfigError
 from djaploy.project import inspect_project
+from tests.unit.conftest import make_repo
 
 MANAGE_PY = 'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "{settings}")\n'
 POETRY = '[tool.poetry]\nname = "x"\n\n[tool.poetry.dependencies]\ndjango = "*"\n'
 PEP621 = '[project]\nname = "x"\nversion = "0"\ndependencies = ["django"]\n'
 TOOLS_ONLY = "[tool.ruff]\nline-length = 100\n"
-
-
-def make_repo(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=root, check=True)
-    return root
 
 
 def django_files(prefix: str = "", package: str = "mysite") -> dict[str, str]:
