@@ -18,7 +18,7 @@ from typing import Any
 
 from djaploy import shell
 from djaploy.context import HostContext
-from djaploy.errors import LockHeld, UndoFailed
+from djaploy.errors import DjaployError, LockHeld, UndoFailed
 from djaploy.layout import RELEASE_INFO_NAME, SLOTS, VENV_LINK_NAME, AppPaths, AppService
 from djaploy.modules.base import BaseModule, call_hook
 from djaploy.system_services import retire_units_command
@@ -66,7 +66,7 @@ def locked(ctx: HostContext, action: str, audit: dict[str, Any], *, force_unlock
     info = {"action": action, "by": deployer(), "since": utc_now(), "env": ctx.env, **audit}
     if force_unlock:
         ctx.plan.run("break the deploy lock (--force-unlock)", f"rm -rf {shell.q(paths.lock_dir)}")
-    result = ctx.plan.query(shell.acquire_lock(paths.lock_dir, json.dumps(info, sort_keys=True)))
+    result = ctx.plan.run("take the deploy lock", shell.acquire_lock(paths.lock_dir, json.dumps(info, sort_keys=True)))
     lines = result.stdout.strip().splitlines()
     if not lines or lines[0] != "acquired":
         holder = " ".join(lines[1:]) if len(lines) > 1 else result.stderr.strip()
@@ -96,7 +96,12 @@ def locked(ctx: HostContext, action: str, audit: dict[str, Any], *, force_unlock
             "seconds": round(time.monotonic() - started, 2),
             **audit,
         }
-        ctx.plan.query(shell.release_lock(paths.lock_dir, paths.audit_log, json.dumps(line, sort_keys=True)))
+        release = shell.release_lock(paths.lock_dir, paths.audit_log, json.dumps(line, sort_keys=True))
+        try:
+            ctx.plan.run("write the audit line and release the deploy lock", release)
+        except DjaployError:
+            if outcome == "ok":
+                raise  # otherwise the operation's own error is the one to report
 
 
 class UndoOnFailure:

@@ -26,7 +26,7 @@ from djaploy.sandbox import sandbox_hosts
 vm = sandbox_hosts()[{index}]
 hosts = [HostConfig("web", ssh_host=vm.address, ssh_key=vm.key_path, ssh_known_hosts_file=vm.known_hosts_path,
                     domains=[vm.address], deployment_strategy="{strategy}", keep_releases=3,
-                    env_vars={{"DJANGO_ALLOWED_HOSTS": vm.address}})]
+                    health_check_path="{health}", env_vars={{"DJANGO_ALLOWED_HOSTS": vm.address}})]
 '''
 
 # Polls as root, as fast as Python can, every place the secrets file (or an upload of it) can be.
@@ -51,6 +51,13 @@ for path, mode, uid, is_dir in sorted(seen):
 print(f"polls\t{polls}", file=sys.stderr)
 '''
 
+# A release whose health view fails every other request (each gunicorn worker counts its own).
+FLAKY = (
+    "def health(request):\n",
+    "_health_calls = [0]\n\n\ndef health(request):\n    _health_calls[0] += 1\n    if _health_calls[0] % 2:\n"
+    "        return HttpResponse('fails every other request', status=500)\n",
+)
+
 # A release whose health view passes in the private gunicorn (no proxy headers) and fails
 # behind nginx (which adds X-Forwarded-For): it passes the gate and fails after the switch.
 FAILS_BEHIND_NGINX = (
@@ -68,9 +75,9 @@ def remote(host, command: str) -> str:
     return result.stdout
 
 
-def use(project: Project, index: int, strategy: str) -> str:
+def use(project: Project, index: int, strategy: str, health: str = "/health/") -> str:
     env = f"{SECRET_ENV}{index}"
-    project.write(f"infra/inventory/{env}.py", INVENTORY.format(index=index, strategy=strategy))
+    project.write(f"infra/inventory/{env}.py", INVENTORY.format(index=index, strategy=strategy, health=health))
     project.commit(f"{env} inventory")
     return env
 
@@ -152,18 +159,48 @@ def blue_green_host(project: Project, sandbox_hosts):
     return sandbox_hosts[1]
 
 
-def break_behind_nginx(project: Project) -> None:
+def break_health(project: Project, change: tuple[str, str] = FAILS_BEHIND_NGINX) -> None:
     path = project.root / "entries" / "views.py"
     text = path.read_text()
-    assert FAILS_BEHIND_NGINX[0] in text
-    project.write("entries/views.py", text.replace(*FAILS_BEHIND_NGINX, 1))
-    project.commit("health fails behind nginx")
+    assert change[0] in text
+    project.write("entries/views.py", text.replace(*change, 1))
+    project.commit("health broken")
 
 
-def unbreak(project: Project) -> None:
+def unbreak(project: Project, change: tuple[str, str] = FAILS_BEHIND_NGINX) -> None:
     path = project.root / "entries" / "views.py"
-    project.write("entries/views.py", path.read_text().replace(FAILS_BEHIND_NGINX[1], FAILS_BEHIND_NGINX[0], 1))
+    project.write("entries/views.py", path.read_text().replace(change[1], change[0], 1))
     project.commit("health fixed")
+
+
+def activate(strategy: str) -> list[str]:
+    return ["--activate"] if strategy == "bluegreen" else []
+
+
+@pytest.mark.parametrize("strategy", ["in_place", "zero_downtime", "bluegreen"])
+def test_a_release_failing_every_other_health_check_is_refused(project: Project, blue_green_host, strategy: str) -> None:
+    host = blue_green_host
+    env = use(project, 1, strategy)
+    project.manage("configureserver", "--env", env, check=True)
+    release(project, f"steady-{strategy}")
+    project.manage("deploy", "--env", env, "--latest", *activate(strategy), check=True)
+    break_health(project, FLAKY)
+    release(project, f"flaky-{strategy}")
+    result = project.manage("deploy", "--env", env, "--latest", *activate(strategy))
+    unbreak(project, FLAKY)
+    assert result.returncode != 0, result.stdout
+    assert "HTTP 500" in result.stdout + result.stderr
+    if strategy != "in_place":  # in_place has no previous release to keep serving
+        assert served_version(host) == f"steady-{strategy}"
+
+
+def test_a_health_path_that_redirects_on_the_same_host_is_followed(project: Project, blue_green_host) -> None:
+    env = use(project, 1, "zero_downtime", health="/health")  # Django's APPEND_SLASH answers 301 to /health/
+    release(project, "redirected")
+    project.manage("deploy", "--env", env, "--latest", check=True)
+    log = max((project.root / ".djaploy" / "logs").glob("*-deploy-*.log"), key=lambda path: path.stat().st_mtime)
+    assert "HTTP 200 after 1 redirect(s), at http://" in log.read_text()
+    assert served_version(blue_green_host) == "redirected"
 
 
 @pytest.mark.parametrize("strategy", ["zero_downtime", "bluegreen"])
@@ -175,7 +212,7 @@ def test_a_release_failing_after_the_switch_hands_traffic_back(project: Project,
     project.manage("deploy", "--env", env, "--latest", *(["--activate"] if strategy == "bluegreen" else []), check=True)
     assert served_version(host) == f"good-{strategy}"
 
-    break_behind_nginx(project)
+    break_health(project)
     release(project, f"bad-{strategy}")
     with Load(f"http://{host.address}/version/", clients=4, max_seconds=300) as load:
         time.sleep(0.5)

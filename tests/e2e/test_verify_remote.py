@@ -7,12 +7,14 @@ Then purpose-made broken projects: verify and `manage.py check` must name each p
 
 from __future__ import annotations
 
+import re
 import shlex
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -200,6 +202,10 @@ def test_verify_remote_reports_an_unreachable_host(project: Project, hosts) -> N
     assert result.returncode != 0
     assert f"djaploy.E009 [unreachable/gone] cannot connect to root@{hosts[0].address}:{UNUSED_PORT}" in result.stdout
     assert "fix: check the host is up and its ssh_host, ssh_port" in result.stdout
+    # verify writes its report to a run log too, and names it
+    log = Path(result.stderr.split("full log: ")[1].split()[0])
+    text = (log if log.is_absolute() else project.root / log).read_text()
+    assert "djaploy.E009 [unreachable/gone] cannot connect" in text and re.search(r"verify: [1-9]\d* error\(s\)", text)
 
 
 def test_verify_remote_reports_a_user_without_passwordless_sudo(project: Project, hosts) -> None:
