@@ -37,6 +37,15 @@ def _can_boot_sandbox() -> str | None:
     return None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def djaploy_of_this_checkout() -> Iterator[None]:
+    """manage.py runs in subprocesses: they must import the djaploy of this checkout, not the one
+    the venv's editable install points at (another worktree's, say)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+        yield
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "/e2e/" in str(item.fspath):
