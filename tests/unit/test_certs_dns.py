@@ -17,8 +17,16 @@ from djaploy.errors import ConfigError
 from djaploy.inventory import resolve_targets
 from djaploy.layout import AppPaths
 from djaploy.modules import certs
-from djaploy.modules.certs.certificates import certbot_listing, issue_reason, parse_certificates
-from djaploy.modules.certs.commands import certonly_command, credentials_file, renew_command
+from djaploy.modules.certs.certificates import (
+    certbot_listing,
+    issue_reason,
+    parse_certificates,
+)
+from djaploy.modules.certs.commands import (
+    certonly_command,
+    credentials_file,
+    renew_command,
+)
 from djaploy.modules.certs.options import CertsOptions, DnsChallenge, certs_options
 from djaploy.session import site_urls
 from tests.unit.conftest import RecordingPlan
