@@ -16,6 +16,8 @@ from typing import Any, TextIO
 from djaploy.context import HostContext
 from djaploy.modules import certs as certs_module
 from djaploy.modules.base import BaseModule
+from djaploy.modules.certs.certificates import Certificate, read_certificates
+from djaploy.modules.certs.options import certs_options
 from djaploy.session import RunResult, open_session, run_on_hosts
 from djaploy.strategies.common import locked
 
@@ -28,19 +30,19 @@ def manage_certificates(ctx: HostContext, modules: list[BaseModule], *, renew: b
     """One host: issue or renew as asked; return (what happened, the certificates it holds)."""
     certs = _module(modules, "certs")
     if certs is not None:
-        options = certs_module.certs_options(ctx.target, ctx.config_dir)
+        options = certs_options(ctx.target, ctx.config_dir)
         audit: dict[str, Any] = {"renew": renew, "force": force}
         with locked(ctx, "certs", audit):
             if renew or force:
                 message = certs_module.renew(ctx, options, force=force)
             else:
                 message = certs_module.ensure_certificate(ctx, options)
-        return message, certs_module.read_certificates(ctx, "certbot")
+        return message, read_certificates(ctx, "certbot")
     if _module(modules, "caddy") is not None:
         message = "Caddy obtains and renews its certificates itself"
         if renew or force:
             message += " (--renew/--force apply to the certs module only)"
-        return message, certs_module.read_certificates(ctx, "caddy")
+        return message, read_certificates(ctx, "caddy")
     return "no certs or caddy module: no certificates are managed here", []
 
 
@@ -58,7 +60,7 @@ def certificates(config_dir: Path, env: str, *, out: TextIO, renew: bool = False
     return run_on_hosts(session, result, work)
 
 
-def format_certificates(host: str, held: list[certs_module.Certificate], now: datetime | None = None) -> list[str]:
+def format_certificates(host: str, held: list[Certificate], now: datetime | None = None) -> list[str]:
     """One line per certificate: name, source, domains, expiry."""
     now = now or datetime.now(UTC)
     if not held:

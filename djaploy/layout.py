@@ -273,6 +273,11 @@ class AppPaths:
         return posixpath.join(self.letsencrypt_dir, "renewal-hooks", "deploy", "djaploy-reload-nginx")
 
     @property
+    def certbot_dns_credentials(self) -> str:
+        """DNS-01: the DNS plugin's credentials (0600, root); certbot's renewal configuration names it."""
+        return posixpath.join(self.letsencrypt_dir, "djaploy", f"{self.cert_name}-dns-credentials.ini")
+
+    @property
     def acme_webroot(self) -> str:
         """HTTP-01 webroot: certbot writes tokens under .well-known/acme-challenge/, nginx serves them."""
         return f"/var/www/djaploy-acme/{self.project_name}"

@@ -142,5 +142,7 @@ def site_urls(target: Target) -> list[str]:
         secure = set(module_options(target, "certs").get("domains", target.domains))
     elif "caddy" in names and module_options(target, "caddy").get("https", True) is not False:
         secure = {domain for domain in target.domains if not is_ip_address(domain)}
-    urls = [f"{'https' if domain in secure else 'http'}://{domain}/" for domain in target.domains]
+    # A wildcard ('*.example.com', certs with DNS-01) covers exactly one label.
+    covered = {domain for domain in target.domains if domain in secure or f"*.{domain.partition('.')[2]}" in secure}
+    urls = [f"{'https' if domain in covered else 'http'}://{domain}/" for domain in target.domains]
     return urls or [f"http://{target.ssh_host}/"]

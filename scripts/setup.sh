@@ -12,7 +12,8 @@ fi
 need=()
 for tool in debootstrap:debootstrap systemd-nspawn:systemd-container ip:iproute2 tinyproxy:tinyproxy \
             ssh:openssh-client ssh-keygen:openssh-client curl:curl git:git \
-            pebble:pebble pebble-challtestsrv:pebble openssl:openssl; do
+            pebble:pebble pebble-challtestsrv:pebble openssl:openssl \
+            named:bind9 tsig-keygen:bind9 dig:dnsutils; do
     command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

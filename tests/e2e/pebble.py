@@ -66,11 +66,14 @@ def make_tls_certificate(directory: Path, address: str) -> tuple[Path, Path, Pat
 
 
 class Pebble:
-    """Pebble + challtestsrv bound for one VPS; start() and stop() (also a context manager)."""
+    """Pebble + challtestsrv bound for one VPS; start() and stop() (also a context manager).
+    With `dns_server` ("address:port", a real authoritative server), Pebble resolves there and
+    no challtestsrv runs."""
 
-    def __init__(self, host_side_address: str, workdir: Path) -> None:
+    def __init__(self, host_side_address: str, workdir: Path, dns_server: str | None = None) -> None:
         self.address = host_side_address
         self.workdir = Path(workdir)
+        self.dns_server = dns_server
         self.dns_port = _free_loopback_port()
         self.challtestsrv_port = _free_loopback_port()
         self._processes: list[subprocess.Popen] = []
@@ -102,14 +105,10 @@ class Pebble:
         config_file.write_text(json.dumps(config))
         environment = {k: v for k, v in os.environ.items() if k not in _PROXY_VARIABLES}
         try:
-            self._spawn("challtestsrv", [
-                "pebble-challtestsrv", "-management", f"127.0.0.1:{self.challtestsrv_port}",
-                "-dns01", f"127.0.0.1:{self.dns_port}", "-http01", "", "-https01", "", "-tlsalpn01", "",
-                # No default answers: challtestsrv would send AAAA ::1 and Pebble would validate itself.
-                "-defaultIPv4", "", "-defaultIPv6", "",
-            ], environment)
-            self._wait_port("127.0.0.1", self.challtestsrv_port)
-            self._spawn("pebble", ["pebble", "-config", str(config_file), "-dnsserver", f"127.0.0.1:{self.dns_port}"], {
+            if self.dns_server is None:
+                self._start_challtestsrv(environment)
+            self._spawn("pebble", ["pebble", "-config", str(config_file),
+                                   "-dnsserver", self.dns_server or f"127.0.0.1:{self.dns_port}"], {
                 **environment,
                 "PEBBLE_VA_NOSLEEP": "1",  # no random wait of up to 15 s before each validation
                 "PEBBLE_WFE_NONCEREJECT": "0",
@@ -120,6 +119,15 @@ class Pebble:
         except BaseException:
             self.stop()
             raise
+
+    def _start_challtestsrv(self, environment: dict[str, str]) -> None:
+        self._spawn("challtestsrv", [
+            "pebble-challtestsrv", "-management", f"127.0.0.1:{self.challtestsrv_port}",
+            "-dns01", f"127.0.0.1:{self.dns_port}", "-http01", "", "-https01", "", "-tlsalpn01", "",
+            # No default answers: challtestsrv would send AAAA ::1 and Pebble would validate itself.
+            "-defaultIPv4", "", "-defaultIPv6", "",
+        ], environment)
+        self._wait_port("127.0.0.1", self.challtestsrv_port)
 
     def stop(self) -> None:
         """Stop the processes this object started (by their own handles), then close the logs."""

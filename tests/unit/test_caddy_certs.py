@@ -15,6 +15,20 @@ from djaploy.configured_modules import check_configured_modules
 from djaploy.context import HostContext
 from djaploy.errors import ConfigError
 from djaploy.modules import caddy, certs, nginx
+from djaploy.modules.certs.certificates import (
+    Certificate,
+    caddy_listing,
+    certbot_listing,
+    issue_reason,
+    parse_certificates,
+)
+from djaploy.modules.certs.commands import certonly_command, renew_command
+from djaploy.modules.certs.options import (
+    LETSENCRYPT,
+    LETSENCRYPT_STAGING,
+    CertsOptions,
+    certs_options,
+)
 
 NGINX_CERTS = ("djaploy.modules.core", "djaploy.modules.nginx", "djaploy.modules.certs", "djaploy.modules.systemd")
 CADDY = ("djaploy.modules.core", "djaploy.modules.caddy", "djaploy.modules.systemd")
@@ -108,10 +122,10 @@ def test_caddy_refuses_wildcards_with_https() -> None:
 
 def test_a_ca_file_holding_a_private_key_is_refused(tmp_path: Path) -> None:
     (tmp_path / "bundle.pem").write_text(CA_PEM + "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n")
-    message = option_error(certs.certs_options, target(certs={"ca_bundle": "bundle.pem"}), tmp_path)
+    message = option_error(certs_options, target(certs={"ca_bundle": "bundle.pem"}), tmp_path)
     assert "private key" in message and "module_options['certs']['ca_bundle']" in message
     (tmp_path / "not.pem").write_text("hello")
-    assert "no PEM certificate" in option_error(certs.certs_options, target(certs={"ca_bundle": "not.pem"}), tmp_path)
+    assert "no PEM certificate" in option_error(certs_options, target(certs={"ca_bundle": "not.pem"}), tmp_path)
 
 
 @pytest.mark.parametrize("modules", [
@@ -127,16 +141,16 @@ def test_caddy_conflicts_with_nginx_and_certs(modules: list[str]) -> None:
 
 
 def test_certs_defaults_to_lets_encrypt_and_the_hosts_domains() -> None:
-    options = certs.certs_options(target(("shop.example.com", "www.shop.example.com")), None)
-    assert options == certs.CertsOptions(server=certs.LETSENCRYPT, email=None,
+    options = certs_options(target(("shop.example.com", "www.shop.example.com")), None)
+    assert options == CertsOptions(server=LETSENCRYPT, email=None,
                                          domains=("shop.example.com", "www.shop.example.com"), ca_pem=None)
-    assert certs.certs_options(target(certs={"staging": True}), None).server == certs.LETSENCRYPT_STAGING
-    custom = certs.certs_options(target(certs={"acme_server": "https://10.0.0.1:14000/dir", "ca_bundle": CA_PEM,
+    assert certs_options(target(certs={"staging": True}), None).server == LETSENCRYPT_STAGING
+    custom = certs_options(target(certs={"acme_server": "https://10.0.0.1:14000/dir", "ca_bundle": CA_PEM,
                                                "email": "ops@shop.example.com", "domains": ["a.example.com"]}), None)
     assert (custom.server, custom.ca_pem, custom.email, custom.domains) == (
         "https://10.0.0.1:14000/dir", CA_PEM, "ops@shop.example.com", ("a.example.com",))
     # Options may also be keyed by the module's dotted path.
-    assert certs.certs_options(target(**{"djaploy.modules.certs": {"staging": True}}), None).server == certs.LETSENCRYPT_STAGING
+    assert certs_options(target(**{"djaploy.modules.certs": {"staging": True}}), None).server == LETSENCRYPT_STAGING
 
 
 @pytest.mark.parametrize(("domains", "options", "expected"), [
@@ -151,7 +165,7 @@ def test_certs_defaults_to_lets_encrypt_and_the_hosts_domains() -> None:
     (("shop.example.com",), {"email": "not an email"}, "expected an email"),
 ])
 def test_certs_options_are_checked(domains: tuple[str, ...], options: dict[str, Any], expected: str) -> None:
-    message = option_error(certs.certs_options, target(domains, certs=options), None)
+    message = option_error(certs_options, target(domains, certs=options), None)
     assert expected in message and "module_options['certs']" in message and "host web1" in message
 
 
@@ -198,24 +212,24 @@ def test_nginx_site_without_the_certs_module_has_no_acme_location() -> None:
 
 
 def test_certonly_command_names_server_domains_webroot_and_bypasses_the_proxy_for_acme() -> None:
-    options = certs.CertsOptions("https://10.0.0.1:14000/dir", "ops@shop.example.com", ("shop.example.com", "www.shop.example.com"), None)
-    command = certs.certonly_command(ctx_for(target()).paths, options)
+    options = CertsOptions("https://10.0.0.1:14000/dir", "ops@shop.example.com", ("shop.example.com", "www.shop.example.com"), None)
+    command = certonly_command(ctx_for(target()).paths, options)
     assert command.startswith('NO_PROXY="${NO_PROXY:+$NO_PROXY,}"10.0.0.1 no_proxy="${no_proxy:+$no_proxy,}"10.0.0.1 certbot certonly ')
     assert "--webroot -w /var/www/djaploy-acme/shop --cert-name shop -d shop.example.com -d www.shop.example.com" in command
     assert "--server https://10.0.0.1:14000/dir --agree-tos -m ops@shop.example.com --no-eff-email --non-interactive" in command
     assert command.endswith("--force-renewal")
-    anonymous = certs.certonly_command(ctx_for(target()).paths, certs.CertsOptions(certs.LETSENCRYPT, None, ("a.example.com",), None))
+    anonymous = certonly_command(ctx_for(target()).paths, CertsOptions(LETSENCRYPT, None, ("a.example.com",), None))
     assert "--register-unsafely-without-email" in anonymous and " -m " not in anonymous
     assert "acme-v02.api.letsencrypt.org" in anonymous
 
 
 def test_renew_command_never_sleeps_and_always_names_the_server() -> None:
-    options = certs.CertsOptions(certs.LETSENCRYPT_STAGING, None, ("shop.example.com",), None)
+    options = CertsOptions(LETSENCRYPT_STAGING, None, ("shop.example.com",), None)
     paths = ctx_for(target()).paths
-    command = certs.renew_command(paths, options, force=False)
+    command = renew_command(paths, options, force=False)
     assert "certbot renew --cert-name shop --server https://acme-staging-v02.api.letsencrypt.org/directory" in command
     assert "--no-random-sleep-on-renew" in command and "--force-renewal" not in command
-    assert certs.renew_command(paths, options, force=True).endswith("--force-renewal")
+    assert renew_command(paths, options, force=True).endswith("--force-renewal")
 
 
 # --- certificates on the host -----------------------------------------------------------------
@@ -236,31 +250,31 @@ X509v3 Subject Alternative Name: critical
 
 
 def test_parse_certificates_reads_domains_expiry_serial_and_server() -> None:
-    shop, other = certs.parse_certificates(LISTING, "certbot")
-    assert shop == certs.Certificate("shop", "certbot", ("shop.example.com", "www.shop.example.com"),
+    shop, other = parse_certificates(LISTING, "certbot")
+    assert shop == Certificate("shop", "certbot", ("shop.example.com", "www.shop.example.com"),
                                      datetime(2030, 1, 17, 4, 18, 39, tzinfo=UTC), "136B593B75D1E708",
                                      "https://10.0.0.1:14000/dir")
     assert other.domains == ("other.example.com",) and other.server == ""
     assert other.expires == datetime(2029, 2, 3, tzinfo=UTC)
     assert shop.describe(NOW) == "shop (certbot): shop.example.com, www.shop.example.com; expires 2030-01-17 04:18 UTC (in 7 days)"
     assert other.describe(NOW).endswith("EXPIRED 2029-02-03 00:00 UTC")
-    assert certs.parse_certificates("", "caddy") == []
+    assert parse_certificates("", "caddy") == []
 
 
 def test_listings_read_only_public_summaries() -> None:
     paths = ctx_for(target()).paths
-    for listing in (certs.certbot_listing(paths), certs.caddy_listing(paths)):
+    for listing in (certbot_listing(paths), caddy_listing(paths)):
         assert "openssl x509" in listing and "-noout" in listing and "privkey" not in listing and ".key" not in listing
 
 
 def test_a_valid_certificate_covering_the_domains_is_kept() -> None:
-    options = certs.CertsOptions("https://10.0.0.1:14000/dir", None, ("www.shop.example.com", "shop.example.com"), None)
-    current = certs.parse_certificates(LISTING, "certbot")[0]
-    assert certs.issue_reason(current, options, NOW) is None
-    assert certs.issue_reason(None, options, NOW) == "no certificate yet"
-    assert "domains changed" in certs.issue_reason(current, options.__class__(options.server, None, ("shop.example.com",), None), NOW)
-    assert "another ACME server" in certs.issue_reason(current, certs.CertsOptions(certs.LETSENCRYPT, None, options.domains, None), NOW)
-    assert certs.issue_reason(current, options, NOW + timedelta(days=8)) == "the certificate has expired"
+    options = CertsOptions("https://10.0.0.1:14000/dir", None, ("www.shop.example.com", "shop.example.com"), None)
+    current = parse_certificates(LISTING, "certbot")[0]
+    assert issue_reason(current, options, NOW) is None
+    assert issue_reason(None, options, NOW) == "no certificate yet"
+    assert "domains changed" in issue_reason(current, options.__class__(options.server, None, ("shop.example.com",), None), NOW)
+    assert "another ACME server" in issue_reason(current, CertsOptions(LETSENCRYPT, None, options.domains, None), NOW)
+    assert issue_reason(current, options, NOW + timedelta(days=8)) == "the certificate has expired"
 
 
 def test_certificate_and_hook_paths() -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from djaploy.deploy_files import DeployFile, reload_commands
 from djaploy.layout import AppPaths
-from djaploy.modules.certs import CertsOptions, certonly_command, renew_command
+from djaploy.modules.certs.commands import certonly_command, renew_command
+from djaploy.modules.certs.options import CertsOptions
 from djaploy.modules.litestream.commands import install_command
 from djaploy.modules.litestream.options import Replica, Settings
 from djaploy.system_services import retire_units_command
