@@ -98,6 +98,14 @@ def serving(state: dict[str, Any]) -> Serving:
     return Serving(strategy, state.get("current") or None)
 
 
+def serving_info(state: dict[str, Any]) -> dict[str, Any]:
+    """The INFO of what serves (release, commit, version...), {} when nothing does (pure)."""
+    now = serving(state)
+    if now.strategy == "bluegreen":
+        return dict(state.get("slots", {}).get(now.slot, {})) if now.slot else {}
+    return dict(state.get("releases", {}).get(now.release, {})) if now.release else {}
+
+
 def serving_from_state(state: dict[str, Any]) -> str:
     """'release X' / 'release X in the blue slot' / 'nothing yet', from a host's state.json."""
     now = serving(state)
