@@ -8,7 +8,7 @@ summary after a failure read it. Only this file knows its keys:
     bluegreen       {"strategy": "bluegreen", "active": SLOT, "previous": SLOT, "switched_at": ...,
                      "slots": {SLOT: {"state": "staged|active|previous|failed", **INFO}}}
 
-INFO is what `strategies.common.release_info` records (release, ref, commit, deployed_at, ...).
+INFO is what `strategies.common.release_info` records (release, ref, commit, deployed_at, version when versioned, ...).
 A host that was never deployed has no file: its state is {}.
 """
 

@@ -153,12 +153,12 @@ def _upload_and_extract(ctx: HostContext, tarball: str, destination: str) -> Non
         "extract release",
         f"{shell.extract_tarball(tarball, destination)} && rm -f {shell.q(tarball)} && "
         f"{shell.write_file_atomically(destination + '/' + RELEASE_INFO_NAME, json.dumps(info, sort_keys=True))}"
-        + _version_file_command(ctx, destination, info),
+        + version_file_command(ctx, destination, info),
         as_user=ctx.target.app_user,
     )
 
 
-def _version_file_command(ctx: HostContext, destination: str, info: dict[str, Any]) -> str:
+def version_file_command(ctx: HostContext, destination: str, info: dict[str, Any]) -> str:
     """The release's own VERSION file: in its folder, so a rollback shows the version serving again."""
     assert ctx.release
     if not (ctx.release.version and ctx.release.version_file):

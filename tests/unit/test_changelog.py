@@ -11,7 +11,7 @@ import pytest
 from djaploy.changelog import Commit, simple, write_changelog
 from djaploy.errors import ConfigError
 from djaploy.release_settings import ChangelogSettings
-from tests.unit.local_http import local_server
+from tests.local_http import local_server
 
 COMMITS = [Commit("c3", "fixup! add export"), Commit("c2", "Merge branch 'x'", merge=True),
            Commit("c1", "add export"), Commit("c0", "start")]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from djaploy.notify import DeployEvent, notify
 from djaploy.release_settings import NotificationSettings
-from tests.unit.local_http import local_server
+from tests.local_http import local_server
 
 SECRET = "webhook-signing-secret"
 

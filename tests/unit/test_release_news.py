@@ -21,7 +21,7 @@ from djaploy.release_settings import notifications_for, resolve_env_values, vers
 from djaploy.session import RunFailed, RunResult, Session
 from djaploy.summary import summary_lines
 from tests.unit.conftest import git, make_ctx, make_target
-from tests.unit.local_http import local_server
+from tests.local_http import local_server
 
 HOOK_SECRET = "hook-secret-value"
 
