@@ -10,12 +10,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
-from djaploy.artifact import RefSpec, build_release
+from djaploy.artifact import RefSpec, build_release, resolve_commit
 from djaploy.context import HostContext
 from djaploy.deploy_files import check_deploy_files
 from djaploy.modules.base import BaseModule
 from djaploy.prepare import run_prepare
 from djaploy.project import inspect_project
+from djaploy.release_news import ReleaseNews
 from djaploy.session import RunFailed, RunResult, Session, open_session, run_on_hosts
 from djaploy.strategies import STRATEGIES
 from djaploy.strategies.common import audit_fields, locked, run_hooks
@@ -46,9 +47,12 @@ def deploy(
     wsgi_setting: str | None = None,
     activate: bool = False,
     force_unlock: bool = False,
+    increment: str | None = None,
     log: TextIO | None = None,
 ) -> RunResult:
-    """Build a release from git and ship it to every host of `env` with its strategy."""
+    """Build a release from git and ship it to every host of `env` with its strategy.
+
+    `increment` (patch, minor, major) overrides the configured version bump for this deploy."""
     session = open_session(config_dir, env, out, verbosity, log)
     project = inspect_project(
         config_dir,
@@ -57,20 +61,36 @@ def deploy(
         wsgi_setting=wsgi_setting,
         dependency_manager=session.config.dependency_manager,
     )
-    # prepare() builds local files (a front end...): not in a dry run, which must change nothing.
-    prepared = [] if dry_run else run_prepare(config_dir, out, verbosity)
-    with tempfile.TemporaryDirectory(prefix="djaploy-release-") as workdir:
-        release = build_release(project, spec, Path(workdir), session.config.python_version, extra_paths=prepared)
-        check_deploy_files(config_dir, env, session.targets, release.name)  # bad templates fail before connecting
-        session.reporter.line(f"release {release.name} from {release.ref} (commit {release.commit[:8]})")
+    news = ReleaseNews(session, project.git_root, "deploy")
+    try:
+        # The version first: a problem with it stops the deploy before anything is built or touched.
+        version = news.decide(resolve_commit(project.git_root, spec), spec, increment)
+        news.phase = "prepare"
+        # prepare() builds local files (a front end...): not in a dry run, which must change nothing.
+        prepared = [] if dry_run else run_prepare(config_dir, out, verbosity)
+        news.phase = "build the release"
+        with tempfile.TemporaryDirectory(prefix="djaploy-release-") as workdir:
+            release = news.stamp(build_release(project, spec, Path(workdir), session.config.python_version,
+                                               extra_paths=prepared))
+            check_deploy_files(config_dir, env, session.targets, release.name)  # bad templates fail before connecting
+            as_version = f", version {version.name}" if version else ""
+            session.reporter.line(f"release {release.name} from {release.ref} (commit {release.commit[:8]}{as_version})")
 
-        def work(ctx: HostContext, modules: list[BaseModule]) -> str:
-            strategy = STRATEGIES[ctx.target.deployment_strategy]
-            audit = audit_fields(ctx)
-            with locked(ctx, "deploy", audit, force_unlock=force_unlock):
-                return strategy.deploy(ctx, modules, audit, activate)
+            def work(ctx: HostContext, modules: list[BaseModule]) -> str:
+                strategy = STRATEGIES[ctx.target.deployment_strategy]
+                audit = audit_fields(ctx)
+                with locked(ctx, "deploy", audit, force_unlock=force_unlock):
+                    message = strategy.deploy(ctx, modules, audit, activate)
+                news.record_serving(ctx)
+                return message
 
-        return run_on_hosts(session, RunResult("deploy", env, dry_run, release=release), work, project=project, release=release)
+            news.phase = "deploy"
+            result = run_on_hosts(session, RunResult("deploy", env, dry_run, release=release), work,
+                                  project=project, release=release)
+    except BaseException as error:
+        news.failed(error)
+        raise
+    return news.succeeded(result)
 
 
 def _switch_action(command: str, config_dir: Path, env: str, *, out: TextIO, dry_run: bool, verbosity: int,
@@ -82,15 +102,26 @@ def _switch_action(command: str, config_dir: Path, env: str, *, out: TextIO, dry
                               wsgi_application=session.config.wsgi_application, wsgi_setting=wsgi_setting,
                               with_dependencies=False)
 
+    news = ReleaseNews(session, project.git_root, command)
+
     def work(ctx: HostContext, modules: list[BaseModule]) -> str:
         strategy = STRATEGIES[ctx.target.deployment_strategy]
         audit: dict[str, Any] = {}
         with locked(ctx, command, audit, force_unlock=force_unlock):
             if command == "rollback":
-                return strategy.rollback(ctx, modules, audit, to)
-            return strategy.activate(ctx, modules, audit)
+                message = strategy.rollback(ctx, modules, audit, to)
+            else:
+                message = strategy.activate(ctx, modules, audit)
+        news.record_serving(ctx)
+        return message
 
-    return run_on_hosts(session, RunResult(command, env, dry_run), work, project=project)
+    news.phase = command
+    try:
+        result = run_on_hosts(session, RunResult(command, env, dry_run), work, project=project)
+    except BaseException as error:
+        news.failed(error)
+        raise
+    return news.succeeded(result)
 
 
 def activate(config_dir: Path, env: str, *, out: TextIO, dry_run: bool = False, verbosity: int = 1, **options: Any) -> RunResult:

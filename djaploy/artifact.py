@@ -50,6 +50,8 @@ class Release:
     dependency_hash: str  # venv key: the pinned list (and its includes) + the Python version
     requirements_path: str = PINNED_NAME  # where the pinned list is inside the release
     dependency_manager: str = "pip"
+    version: str | None = None  # the semantic version it deploys as (djaploy.versioning), when versioned
+    version_file: str | None = None  # the file in the release folder that says so (VERSION)
 
 
 def _git(git_root: Path, *args: str, binary: bool = False) -> subprocess.CompletedProcess:

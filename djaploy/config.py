@@ -19,10 +19,12 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
+from djaploy.release_settings import check_notifications, check_versioning
 from djaploy.validation import (
     DIR,
     FILE,
     INT,
+    MAPPING,
     OPTIONS,
     STR,
     STR_DICT,
@@ -110,6 +112,9 @@ def _inherited(name: str) -> Any:
 class DjaployConfig(Validated):
     """Project-wide deployment settings (infra/config.py); every host inherits them unless it overrides."""
 
+    #: djaploy 1.x's names for the same options
+    _aliases: ClassVar[Mapping[str, str]] = {"versioning_conf": "versioning", "notifications_conf": "notifications"}
+
     project_name: str = setting(STR, check=matches(
         r"[a-z][a-z0-9_-]{0,39}",
         "{v!r} is not a valid project name: 1-40 lowercase letters, digits, '-' or '_', starting with a letter "
@@ -143,6 +148,10 @@ class DjaployConfig(Validated):
     secrets: dict[str, str] = setting(STR_DICT, factory=dict, secret=True, check=all_of(
         each_key(_env_name), each_value(_secret_value)))
     module_options: dict[str, dict[str, Any]] = setting(OPTIONS, factory=dict)
+    #: release versions, tags and changelogs (djaploy.release_settings); None: releases are not versioned
+    versioning: dict[str, Any] | None = setting(MAPPING, None, secret=True, check=check_versioning)
+    #: who hears about deploys (djaploy.release_settings); per environment under its "environments" key
+    notifications: dict[str, Any] | None = setting(MAPPING, None, secret=True, check=check_notifications)
 
     def _check(self) -> None:
         if self.app_user is None and not LINUX_USER_RE.fullmatch(self.project_name):

@@ -116,6 +116,7 @@ class HostContext:
         variables = {
             "DJAPLOY_ENV": self.env,
             "DJAPLOY_RELEASE": self.release.name if self.release else "",
+            "DJAPLOY_VERSION": (self.release.version or "") if self.release else "",
             "DJAPLOY_STATIC_ROOT": paths.static_root,
             "DJAPLOY_MEDIA_ROOT": paths.media_root,
             "DJAPLOY_DATA_DIR": paths.data_dir,

@@ -43,6 +43,7 @@ class RunResult:
     timings: dict[str, dict[str, float]] = field(default_factory=dict)
     serving: dict[str, str] = field(default_factory=dict)  # after a failure: what the host still serves
     strategies: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # about the whole run: version, tag, notifications
 
     @property
     def ok(self) -> bool:

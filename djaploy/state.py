@@ -8,7 +8,7 @@ summary after a failure read it. Only this file knows its keys:
     bluegreen       {"strategy": "bluegreen", "active": SLOT, "previous": SLOT, "switched_at": ...,
                      "slots": {SLOT: {"state": "staged|active|previous|failed", **INFO}}}
 
-INFO is what `strategies.common.release_info` records (release, ref, commit, deployed_at, ...).
+INFO is what `strategies.common.release_info` records (release, ref, commit, deployed_at, version when versioned, ...).
 A host that was never deployed has no file: its state is {}.
 """
 
@@ -96,6 +96,14 @@ def serving(state: dict[str, Any]) -> Serving:
         release = state.get("slots", {}).get(active, {}).get("release") if active else None
         return Serving(strategy, release, active)
     return Serving(strategy, state.get("current") or None)
+
+
+def serving_info(state: dict[str, Any]) -> dict[str, Any]:
+    """The INFO of what serves (release, commit, version...), {} when nothing does (pure)."""
+    now = serving(state)
+    if now.strategy == "bluegreen":
+        return dict(state.get("slots", {}).get(now.slot, {})) if now.slot else {}
+    return dict(state.get("releases", {}).get(now.release, {})) if now.release else {}
 
 
 def serving_from_state(state: dict[str, Any]) -> str:

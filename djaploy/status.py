@@ -7,7 +7,7 @@ from typing import Any
 
 from djaploy import shell
 from djaploy.context import HostContext
-from djaploy.state import InvalidState, parse_state
+from djaploy.state import InvalidState, parse_state, serving_info
 
 AUDIT_LINES = 5
 
@@ -68,6 +68,7 @@ def format_status(host: str, status: dict[str, Any]) -> list[str]:
     """Lines a person reads: what serves, what is kept, what runs, who holds the lock."""
     state = status["state"]
     strategy = state.get("strategy") or "(nothing deployed)"
+    serving_version = serving_info(state).get("version") if "unreadable" not in state else None
     lines = [f"[{host}] strategy: {strategy}" + (
         f" (config says {status['configured_strategy']}: the next deploy switches)"
         if state.get("strategy") and state.get("strategy") != status["configured_strategy"] else "")]
@@ -76,18 +77,23 @@ def format_status(host: str, status: dict[str, Any]) -> list[str]:
         for slot in ("blue", "green"):
             info = state.get("slots", {}).get(slot)
             if info:
-                lines.append(f"  {slot}: {info.get('state')} release {info.get('release')} commit {str(info.get('commit'))[:8]} deployed {info.get('deployed_at')}")
+                version = f" version {info['version']}" if info.get("version") else ""
+                lines.append(f"  {slot}: {info.get('state')} release {info.get('release')}{version} commit {str(info.get('commit'))[:8]} deployed {info.get('deployed_at')}")
             else:
                 lines.append(f"  {slot}: empty")
     elif state.get("current"):
         lines.append(f"  live release: {state['current']}")
+    if serving_version:
+        lines.append(f"  live version: {serving_version}")
+    if strategy != "bluegreen" and state.get("current"):
         if strategy == "zero_downtime":
             from djaploy.strategies.zero_downtime import rollback_target
 
             for name in state.get("order", []):
                 info = state["releases"].get(name, {})
                 marks = [m for m, on in (("live", name == state["current"]), ("rollback target", name == rollback_target(state)), ("rolled back", info.get("rolled_back"))) if on]
-                lines.append(f"  release {name} commit {str(info.get('commit'))[:8]} deployed {info.get('deployed_at')}" + (f" [{', '.join(marks)}]" if marks else ""))
+                version = f" version {info['version']}" if info.get("version") else ""
+                lines.append(f"  release {name}{version} commit {str(info.get('commit'))[:8]} deployed {info.get('deployed_at')}" + (f" [{', '.join(marks)}]" if marks else ""))
     for name, state_word in status["services"].items():
         lines.append(f"  service {name}: {state_word}")
     lock = status["lock"]

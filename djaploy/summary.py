@@ -61,6 +61,7 @@ def summary_lines(result: RunResult, log_path: Path | None = None) -> list[str]:
         phases = _phases(result.timings.get(host, {}))
         if phases:
             lines.append(f"[{host}]   phases: {phases}")
+    lines.extend(result.notes)
     steps = _next_steps(result)
     if steps:
         lines.append("next:")

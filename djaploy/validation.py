@@ -77,6 +77,7 @@ DIR = Kind("str or Path", _instance_of(str, PurePath), Path)
 FILE = Kind("str or Path", _instance_of(str, PurePath), str)
 STR_LIST = Kind("list of str", _list_problem, list)
 STR_DICT = Kind("dict of str to str", _dict_of(str), dict)
+MAPPING = Kind("dict", _instance_of(Mapping), dict)
 OPTIONS = Kind("dict of module name to dict", _dict_of(Mapping), lambda v: {k: dict(o) for k, o in v.items()})
 
 

@@ -40,7 +40,9 @@ def deployer() -> str:
 def release_info(ctx: HostContext) -> dict[str, Any]:
     """What a release is, stored in its folder and in state.json."""
     assert ctx.release
+    version = {"version": ctx.release.version} if ctx.release.version else {}
     return {
+        **version,
         "release": ctx.release.name,
         "ref": ctx.release.ref,
         "commit": ctx.release.commit,
@@ -129,7 +131,10 @@ class UndoOnFailure:
 
 def audit_fields(ctx: HostContext) -> dict[str, Any]:
     release = ctx.release
-    return {"release": release.name, "ref": release.ref, "commit": release.commit} if release else {}
+    if not release:
+        return {}
+    return {"release": release.name, "ref": release.ref, "commit": release.commit,
+            **({"version": release.version} if release.version else {})}
 
 
 def upload_and_extract(ctx: HostContext, destination: str) -> None:
@@ -142,13 +147,25 @@ def upload_and_extract(ctx: HostContext, destination: str) -> None:
 
 def _upload_and_extract(ctx: HostContext, tarball: str, destination: str) -> None:
     assert ctx.release
+    info = release_info(ctx)
     ctx.plan.put_file("upload release", str(ctx.release.tarball), tarball, owner=ctx.target.app_user, mode="640")
     ctx.plan.run(
         "extract release",
         f"{shell.extract_tarball(tarball, destination)} && rm -f {shell.q(tarball)} && "
-        f"{shell.write_file_atomically(destination + '/' + RELEASE_INFO_NAME, json.dumps(release_info(ctx), sort_keys=True))}",
+        f"{shell.write_file_atomically(destination + '/' + RELEASE_INFO_NAME, json.dumps(info, sort_keys=True))}"
+        + version_file_command(ctx, destination, info),
         as_user=ctx.target.app_user,
     )
+
+
+def version_file_command(ctx: HostContext, destination: str, info: dict[str, Any]) -> str:
+    """The release's own VERSION file: in its folder, so a rollback shows the version serving again."""
+    assert ctx.release
+    if not (ctx.release.version and ctx.release.version_file):
+        return ""
+    text = (f"VERSION={ctx.release.version}\nCOMMIT={ctx.release.commit}\n"
+            f"DEPLOYED_AT={info['deployed_at']}\nENVIRONMENT={ctx.env}")
+    return f" && {shell.write_file_atomically(destination + '/' + ctx.release.version_file, text)}"
 
 
 def route_traffic(ctx: HostContext, modules: list[BaseModule]) -> None:

@@ -1,4 +1,4 @@
-"""manage.py deploy --env E (--latest | --release TAG | --local) [--activate]: ship a release."""
+"""manage.py deploy --env E (--latest | --release TAG | --local) [--activate] [--bump-minor...]: ship a release."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ class Command(DjaployCommand):
         which.add_argument("--release", metavar="TAG", help="deploy a git tag")
         which.add_argument("--local", action="store_true", help="deploy the working tree, uncommitted changes included")
         parser.add_argument("--activate", action="store_true", help="bluegreen: switch traffic to the new slot after staging")
+        bump = parser.add_mutually_exclusive_group()
+        for part in ("major", "minor", "patch"):
+            bump.add_argument(f"--bump-{part}", dest="increment", action="store_const", const=part,
+                              help=f"versioning: this release bumps the {part} version (instead of the configured increment)")
 
     def run(self, directory: Path, options: dict[str, Any]) -> actions.RunResult:
         if options["release"]:
@@ -40,4 +44,5 @@ class Command(DjaployCommand):
             wsgi_setting=getattr(settings, "WSGI_APPLICATION", None),
             activate=options["activate"],
             force_unlock=options["force_unlock"],
+            increment=options["increment"],
         )
