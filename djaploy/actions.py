@@ -64,7 +64,7 @@ def deploy(
     news = ReleaseNews(session, project.git_root, "deploy")
     try:
         # The version first: a problem with it stops the deploy before anything is built or touched.
-        version = news.decide(resolve_commit(project.git_root, spec), spec, increment)
+        version = news.decide(resolve_commit(project.git_root, spec), spec, increment, dry_run=dry_run)
         news.phase = "prepare"
         # prepare() builds local files (a front end...): not in a dry run, which must change nothing.
         prepared = [] if dry_run else run_prepare(config_dir, out, verbosity)

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from djaploy.artifact import RefSpec, Release
 from djaploy.context import HostContext
-from djaploy.errors import RemoteError, UndoFailed
+from djaploy.errors import ConfigError, RemoteError, UndoFailed
 from djaploy.notify import DeployEvent, notify
 from djaploy.redact import Redactor
-from djaploy.release_settings import notifications_for, resolve_env_values, versioning_for
+from djaploy.release_settings import NotificationSettings, notifications_for, resolve_env_values, versioning_for
 from djaploy.session import RunFailed, RunResult, Session
 from djaploy.state import serving_info
 from djaploy.strategies.common import deployer
@@ -39,8 +39,14 @@ class ReleaseNews:
         config = session.config
         versioning = versioning_for(config.versioning, session.env)
         self.versioning = versioning and resolve_env_values(versioning, environ, where="DjaployConfig.versioning")
-        self.notifications = resolve_env_values(notifications_for(config.notifications, session.env), environ,
-                                                where="DjaployConfig.notifications")
+        self.muted = ""  # why this command notifies nobody although channels are configured
+        try:
+            self.notifications = resolve_env_values(notifications_for(config.notifications, session.env), environ,
+                                                    where="DjaployConfig.notifications")
+        except ConfigError as error:
+            if action == "deploy":
+                raise  # a deploy can wait for the variable; an emergency rollback or activate must not
+            self.notifications, self.muted = NotificationSettings(), str(error)
         hidden = [value for target in session.targets for value in target.secrets.values()]
         hidden += self.notifications.secret_values()
         if self.versioning and self.versioning.changelog.api_key:
@@ -54,12 +60,16 @@ class ReleaseNews:
 
     # --- before the hosts ---------------------------------------------------------------------
 
-    def decide(self, commit: str, spec: RefSpec, increment: str | None) -> Version | None:
-        """The version the deploy carries (None when the project does not version releases)."""
+    def decide(self, commit: str, spec: RefSpec, increment: str | None, *, dry_run: bool = False) -> Version | None:
+        """The version the deploy carries (None when the project does not version releases).
+        A dry run writes the simple changelog: it calls no endpoint (an `llm` one costs money)."""
         if self.versioning is None:
             return None
         self.phase = "decide the version"
-        self.version = decide_version(self.root, commit, self.versioning, project=self.session.config.project_name,
+        settings = self.versioning
+        if dry_run and settings.changelog.generator == "llm":
+            settings = replace(settings, changelog=replace(settings.changelog, generator="simple"))
+        self.version = decide_version(self.root, commit, settings, project=self.session.config.project_name,
                                       increment=increment, release_tag=spec.tag if spec.mode == "release" else None,
                                       local=spec.mode == "local")
         for warning in self.version.warnings:
@@ -179,6 +189,8 @@ class ReleaseNews:
         return [self.session.reporter.redact(line) for line in warnings]
 
     def _announce(self, event: DeployEvent, result: RunResult) -> None:
+        if self.muted:
+            result.notes.append(f"not notified: {self.muted}")
         warnings = self._send(event)
         result.notes.extend(warnings)
         if self.notifications.any and not warnings and (event.succeeded or self.notifications.notify_on_failure):

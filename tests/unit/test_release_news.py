@@ -217,3 +217,29 @@ def test_activate_tags_the_version_the_host_recorded(repo: Path, tmp_path: Path)
         news.succeeded(RunResult("activate", "production", False))
     assert tags(bare) == ["v0.1.0"]
     assert (hook.requests[0].json()["event"], hook.requests[0].json()["changelog"]) == ("activate.succeeded", "- first feature")
+
+
+def test_a_rollback_goes_on_without_the_notification_variables_and_says_so(repo: Path) -> None:
+    config = DjaployConfig(project_name="shop", notifications={"webhook": {"url": "env:HOOK_URL"}})
+    target = make_target()
+    session = Session(repo / "infra", "production", [target], {target.name: []}, Reporter(out=io.StringIO()), config)
+    with pytest.raises(ConfigError, match=r"reads \$HOOK_URL"):
+        ReleaseNews(session, repo, "deploy", environ={})
+    news = ReleaseNews(session, repo, "rollback", environ={})  # an emergency rollback must not wait for it
+    ctx = make_ctx()
+    ctx.state = {"strategy": "zero_downtime", "current": "r1", "releases": {"r1": {"release": "r1", "commit": "c"}}}
+    news.record_serving(ctx)
+    result = news.succeeded(RunResult("rollback", "production", False))
+    assert any(note.startswith("not notified: ") and "HOOK_URL" in note for note in result.notes), result.notes
+
+
+def test_a_dry_run_writes_the_simple_changelog_and_calls_no_llm(repo: Path) -> None:
+    with local_server() as llm:
+        config = DjaployConfig(project_name="shop", versioning={"changelog": {
+            "generator": "llm", "url": f"{llm.url}/v1", "model": "tiny"}})
+        target = make_target()
+        session = Session(repo / "infra", "production", [target], {target.name: []}, Reporter(out=io.StringIO()), config)
+        news = ReleaseNews(session, repo, "deploy", environ={})
+        version = news.decide(git(repo, "rev-parse", "HEAD").strip(), RefSpec("latest"), None, dry_run=True)
+    assert version and version.changelog == "- first feature"
+    assert llm.requests == []
