@@ -82,7 +82,7 @@ class HostContext:
 
     @property
     def paths(self) -> AppPaths:
-        return AppPaths(project_name=self.target.project_name, app_user=self.target.app_user)
+        return AppPaths.for_target(self.target)
 
     @property
     def project_dir(self) -> str:

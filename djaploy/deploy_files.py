@@ -94,11 +94,12 @@ def template_values(env: str, target: Target, release: str) -> dict[str, Any]:
         "release": release,
         "host": target.name,
         "project": target.project_name,
+        "app_name": target.app_name,
         "app_user": target.app_user,
         "domains": list(target.domains),
         "env_vars": dict(target.env_vars),
         "python_version": target.python_version,
-        "paths": AppPaths(project_name=target.project_name, app_user=target.app_user),
+        "paths": AppPaths.for_target(target),
     }
 
 

@@ -187,7 +187,7 @@ def _check_settings(project: Project, config: DjaployConfig, targets: Sequence[t
         probes = dict(zip(distinct, pool.map(probe, distinct.values())))
     for (env, target), environment in environments.items():
         where = f"{env}/{target.name}"
-        expected = Expected(env, AppPaths(target.project_name, target.app_user), served_names(target),
+        expected = Expected(env, AppPaths.for_target(target), served_names(target),
                             frozenset(target.secrets), frozenset(target.env_vars))
         redact = Redactor(target.secrets.values())
         found = probe_findings(probes[json.dumps(environment, sort_keys=True)], expected, where, local_mac)

@@ -1,0 +1,106 @@
+"""djaploy 1.x's documented forms work here (issue 12): the README's config, inventory and module API."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from djaploy.config import DjaployConfig, HostConfig
+from djaploy.errors import ConfigError
+from djaploy.inventory import resolve_targets
+from djaploy.layout import AppPaths
+from djaploy.modules.base import load_modules
+from djaploy.strategies import zero_downtime
+from tests.unit.conftest import RecordingPlan, make_ctx
+
+BUILT_INS = ["djaploy.modules.core", "djaploy.modules.nginx", "djaploy.modules.systemd"]
+
+
+# --- paths take str or Path -----------------------------------------------------------------------
+
+
+def test_every_path_field_takes_a_path_as_the_1x_readme_writes_it(tmp_path: Path) -> None:
+    config = DjaployConfig(project_name="myapp", djaploy_dir=tmp_path, manage_py_path=Path("src/manage.py"),
+                           ssh_key=tmp_path / "id_ed25519", ssh_known_hosts_file=tmp_path / "known_hosts")
+    assert config.manage_py_path == "src/manage.py"
+    assert config.djaploy_dir == tmp_path
+    assert config.ssh_key == str(tmp_path / "id_ed25519")
+    host = HostConfig("web-1", ssh_host="192.0.2.1", ssh_key=Path("keys/deploy"))
+    assert host.ssh_key == "keys/deploy"
+
+
+def test_a_path_keeps_its_rules() -> None:
+    with pytest.raises(ConfigError) as info:
+        DjaployConfig(project_name="myapp", manage_py_path=Path("/abs/manage.py"))
+    assert info.value.field == "DjaployConfig.manage_py_path"
+    assert "must be a .py path relative to the git root" in str(info.value)
+
+
+# --- top-level exports ------------------------------------------------------------------------------
+
+
+def test_config_classes_are_importable_from_the_package() -> None:
+    import djaploy
+    import djaploy.config
+
+    assert djaploy.HostConfig is djaploy.config.HostConfig
+    assert djaploy.DjaployConfig is djaploy.config.DjaployConfig
+    with pytest.raises(AttributeError):
+        djaploy.NoSuchThing  # noqa: B018
+
+
+def test_importing_the_package_does_not_load_the_config_code() -> None:
+    """manage.py imports djaploy for every command (it is an installed app): keep that cheap."""
+    code = "import sys, djaploy; print(sorted(m for m in sys.modules if m.startswith('djaploy')))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).parents[2]).stdout.strip()
+    assert loaded == "['djaploy']"
+
+
+# --- app_name -----------------------------------------------------------------------------------------
+
+
+def _target(app_name: str | None = None, **host: Any) -> Any:
+    config = DjaployConfig(project_name="shop", modules=BUILT_INS)
+    hosts = [HostConfig("web1", ssh_host="192.0.2.10", domains=[f"{app_name or 'shop'}.example.com"],
+                        app_name=app_name, deployment_strategy="zero_downtime", **host)]
+    return resolve_targets(config, hosts, "production", environ={}, source_file="inventory/production.py")[0]
+
+
+def test_app_name_defaults_to_the_project_name_and_names_the_folder_on_the_host() -> None:
+    assert _target().app_name == "shop"
+    target = _target("myapp", app_user="myapp-api")
+    paths = AppPaths.for_target(target)
+    assert paths.app_root == "/home/myapp-api/apps/myapp"
+    assert paths.service_for("zero_downtime").service == "myapp.service"
+    assert paths.socket_path == "/run/myapp/myapp.sock"
+    assert paths.service_for("bluegreen", "green").socket_path == "/run/myapp-green/myapp.sock"
+    assert paths.nginx_site_available == "/etc/nginx/sites-available/myapp.conf"
+    assert paths.cert_name == "myapp"
+    assert paths.lock_dir == "/home/myapp-api/apps/myapp/.djaploy/lock"
+
+
+def test_app_name_follows_the_project_name_rules() -> None:
+    with pytest.raises(ConfigError) as info:
+        HostConfig("web1", ssh_host="192.0.2.10", app_name="My App")
+    assert info.value.field == "HostConfig.app_name"
+
+
+def _deploy_touches(app_name: str) -> str:
+    """Every path and command a zero_downtime deploy of `app_name` (same project, same app user) sends."""
+    plan = RecordingPlan()
+    ctx = make_ctx(plan, _target(app_name))
+    zero_downtime.deploy(ctx, load_modules(BUILT_INS), {})
+    return "\n".join([*plan.files, *(content for content, _, _ in plan.files.values()), *plan.commands,
+                      *(step for _, step in plan.calls)])
+
+
+def test_two_apps_with_different_names_touch_nothing_of_each_other() -> None:
+    alpha, beta = _deploy_touches("alpha"), _deploy_touches("beta")
+    assert "/home/shop/apps/alpha/" in alpha and "alpha.service" in alpha and "alpha_app" in alpha
+    assert "beta" not in alpha
+    assert "alpha" not in beta
