@@ -58,7 +58,7 @@ def deploy(
         dependency_manager=session.config.dependency_manager,
     )
     # prepare() builds local files (a front end...): not in a dry run, which must change nothing.
-    prepared = [] if dry_run else run_prepare(config_dir, out, verbosity)
+    prepared = [] if dry_run else run_prepare(config_dir, out, verbosity, reporter=session.reporter)
     with tempfile.TemporaryDirectory(prefix="djaploy-release-") as workdir:
         release = build_release(project, spec, Path(workdir), session.config.python_version, extra_paths=prepared)
         check_deploy_files(config_dir, env, session.targets, release.name)  # bad templates fail before connecting

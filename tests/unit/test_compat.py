@@ -104,3 +104,57 @@ def test_two_apps_with_different_names_touch_nothing_of_each_other() -> None:
     assert "/home/shop/apps/alpha/" in alpha and "alpha.service" in alpha and "alpha_app" in alpha
     assert "beta" not in alpha
     assert "alpha" not in beta
+
+
+# --- prepare.py's run_command ---------------------------------------------------------------------
+
+
+def _prepare_file(tmp_path: Path, body: str) -> Path:
+    from tests.unit.conftest import git
+
+    git(tmp_path, "init", "-q")
+    infra = tmp_path / "infra"
+    infra.mkdir()
+    (infra / "prepare.py").write_text("from djaploy.prepare import run_command\n\n" + body)
+    return infra
+
+
+def _reporter() -> Any:
+    import io
+
+    from djaploy.output import Reporter
+    from djaploy.redact import Redactor
+
+    return Reporter(io.StringIO(), Redactor(["hunter2-secret"]), log=io.StringIO())
+
+
+def test_run_command_streams_its_output_into_the_progress_and_the_run_log(tmp_path: Path) -> None:
+    import io
+
+    from djaploy.prepare import run_prepare
+
+    infra = _prepare_file(tmp_path, "def prepare():\n    run_command('echo built; echo hunter2-\"secret\"; pwd')\n"
+                                    "    run_command(['printf', 'a b\\\\n'])\n")
+    reporter = _reporter()
+    assert run_prepare(infra, io.StringIO(), reporter=reporter) == []
+    for stream in (reporter.out.getvalue(), reporter.log.getvalue()):
+        assert 'prepare $ echo built; echo hunter2-"secret"; pwd\nprepare | built\n' in stream
+        assert f"prepare | {tmp_path}\n" in stream  # it runs in the git root
+        assert "prepare $ printf \"a b\\n\"\nprepare | a b\n" in stream
+        assert "hunter2-secret" not in stream  # redacted like every other line
+
+
+def test_a_failing_run_command_stops_the_deploy_naming_the_command(tmp_path: Path) -> None:
+    import io
+
+    from djaploy.prepare import PrepareFailed, run_prepare
+
+    infra = _prepare_file(tmp_path, "def prepare():\n    run_command('echo compiling; exit 7')\n"
+                                    "    run_command('touch never')\n")
+    reporter = _reporter()
+    with pytest.raises(PrepareFailed) as info:
+        run_prepare(infra, io.StringIO(), reporter=reporter)
+    assert str(info.value) == (f"{infra}/prepare.py: prepare() failed, nothing was deployed: command "
+                               "`echo compiling; exit 7` failed with exit status 7; its last lines:\ncompiling")
+    assert not (tmp_path / "never").exists()
+    assert "prepare | compiling" in reporter.log.getvalue()
