@@ -158,3 +158,101 @@ def test_a_failing_run_command_stops_the_deploy_naming_the_command(tmp_path: Pat
                                "`echo compiling; exit 7` failed with exit status 7; its last lines:\ncompiling")
     assert not (tmp_path / "never").exists()
     assert "prepare | compiling" in reporter.log.getvalue()
+
+
+# --- commands: the djaploy umbrella, update_certs, sync_certs, verify --verbose ----------------------------
+
+WORKTREE = Path(__file__).parents[2]
+INVENTORY = '''from djaploy import HostConfig
+
+hosts = [HostConfig("web-1", ssh_hostname="192.0.2.1", app_name="myapp", domains=["myapp.example.com"])]
+'''
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Django project with djaploy installed and an infra folder, as the 1.x README lays it out."""
+    from tests.unit.test_verify import make_site
+
+    root = make_site(tmp_path_factory.mktemp("compat") / "site")
+    (root / "infra" / "inventory").mkdir(parents=True)
+    (root / "infra" / "config.py").write_text(
+        "from pathlib import Path\nfrom djaploy.config import DjaployConfig\n\n"
+        "config = DjaployConfig(project_name='myapp', djaploy_dir=Path(__file__).parent, "
+        "manage_py_path=Path('manage.py'), modules=['djaploy.modules.core', 'djaploy.modules.nginx', "
+        "'djaploy.modules.certs', 'djaploy.modules.systemd'])\n")
+    (root / "infra" / "inventory" / "production.py").write_text(INVENTORY)
+    (root / "infra" / "inventory" / "staging.py").write_text(INVENTORY.replace("myapp.example", "staging.example"))
+    return root
+
+
+def manage(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = {**{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}, "PYTHONPATH": str(WORKTREE)}
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=site, env=env, capture_output=True, text=True,
+                          check=False, timeout=120)
+
+
+def test_the_djaploy_command_lists_every_command_with_its_help(site: Path) -> None:
+    result = manage(site, "djaploy", "--help")
+    assert result.returncode == 0, result.stderr
+    for name in ("deploy", "activate", "status", "rollback", "sync_certs", "update_certs", "verify"):
+        assert f"\n  {name} " in result.stdout
+    assert "Build a release from git and deploy it" in result.stdout
+    assert "djaploy" not in result.stdout.split("commands (each takes")[1].split()[:1]  # not itself
+
+
+def test_a_subcommand_is_the_command_itself_with_the_same_options_and_help(site: Path) -> None:
+    umbrella, own = manage(site, "djaploy", "deploy", "--help"), manage(site, "deploy", "--help")
+    assert umbrella.returncode == own.returncode == 0
+    assert "usage: manage.py djaploy deploy " in umbrella.stdout
+    words = umbrella.stdout.replace("manage.py djaploy deploy", "manage.py deploy").split()
+    assert words == own.stdout.split()  # the same text, wrapped for a longer usage line
+    missing = manage(site, "djaploy", "status")
+    assert missing.returncode != 0 and "the following arguments are required: --env" in missing.stderr
+
+
+def test_an_unknown_subcommand_says_what_was_meant(site: Path) -> None:
+    result = manage(site, "djaploy", "deplyo", "--env", "production")
+    assert result.returncode == 1
+    assert "unknown djaploy command 'deplyo' (did you mean 'deploy'?); commands: activate," in result.stderr
+
+
+def test_update_certs_shows_every_environments_certificate_definitions_without_connecting(site: Path) -> None:
+    result = manage(site, "update_certs")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "[production/web-1] myapp.example.com: certbot lineage myapp (certs module)",
+        "[staging/web-1] staging.example.com: certbot lineage myapp (certs module)",
+    ]
+
+
+def test_sync_certs_issues_and_renews_what_is_due(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import io
+
+    from djaploy.management.commands import certs, sync_certs
+    from djaploy.session import RunResult
+
+    seen: dict[str, Any] = {}
+
+    def certificates(directory: Path, env: str, **kwargs: Any) -> RunResult:
+        seen.update(kwargs, env=env)
+        return RunResult("certs", env, False)
+
+    monkeypatch.setattr(certs, "certificates", certificates)
+    command = sync_certs.Command(stdout=io.StringIO())
+    parser = command.create_parser("manage.py", "sync_certs")
+    options = vars(parser.parse_args(["--env", "production"]))
+    command.log_file = io.StringIO()
+    command.run(tmp_path, options)
+    assert seen["env"] == "production" and seen["renew"] is True and seen["force"] is False
+
+
+def test_verify_verbose_shows_what_each_host_resolves_to(site: Path) -> None:
+    verbose, quiet = manage(site, "verify", "--env", "production", "--verbose"), manage(site, "verify", "--env", "production")
+    line = ("host    [production/web-1] root@192.0.2.1:22, app myapp at /home/myapp/apps/myapp, in_place, "
+            "domains: myapp.example.com, modules: djaploy.modules.core, djaploy.modules.nginx, djaploy.modules.certs, "
+            "djaploy.modules.systemd")
+    assert line in verbose.stdout.splitlines(), verbose.stdout + verbose.stderr
+    assert "host    [" not in quiet.stdout
