@@ -8,6 +8,7 @@ output and errors, and returns whether the host changed (or would, in a dry run)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -62,6 +63,11 @@ class Plan(Protocol):
     ) -> bool: ...
 
     def query(self, command: str, *, as_user: str | None = None) -> CommandResult: ...
+
+    def direct_operations(self, label: str) -> AbstractContextManager[object]:
+        """Around each hook call: pyinfra operations the hook calls itself (``apt.packages(...)``)
+        run on this host, in order, reported and failing like the plan's own steps."""
+        ...
 
 
 @dataclass

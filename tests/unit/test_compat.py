@@ -256,3 +256,132 @@ def test_verify_verbose_shows_what_each_host_resolves_to(site: Path) -> None:
             "djaploy.modules.systemd")
     assert line in verbose.stdout.splitlines(), verbose.stdout + verbose.stderr
     assert "host    [" not in quiet.stdout
+
+
+# --- a 1.x-style custom module -----------------------------------------------------------------------
+
+
+from djaploy.modules.base import BaseModule  # noqa: E402 - next to the modules that use it
+
+#: what the README's module below was called with
+README_CALLS: list[tuple[str, Any]] = []
+
+
+class MyModule(BaseModule):
+    """The 1.x README's custom module, recording its calls."""
+
+    def configure_server(self, host: Any) -> None:
+        README_CALLS.append(("configure_server", host.target.name))
+
+    def deploy(self, host: Any, artifact_path: str) -> None:
+        README_CALLS.append(("deploy", artifact_path))
+        host.plan.run("my module: deploy", "true")
+
+
+class Misspelt(BaseModule):
+    def configure_sever(self, host: Any) -> None: ...
+
+    def helper(self) -> None: ...  # not named like a hook: a helper is fine
+
+
+class WrongArity(BaseModule):
+    def deploy(self, host: Any) -> None: ...
+
+
+def test_a_1x_module_runs_its_deploy_after_prepare_release_with_the_release_folder() -> None:
+    from djaploy.modules.base import call_hook, load_modules
+    from tests.unit.conftest import MODULE_A
+
+    README_CALLS.clear()
+    plan = RecordingPlan()
+    ctx = make_ctx(plan)
+    modules = load_modules([MODULE_A, f"{__name__}.MyModule"])
+    call_hook(ctx, modules[1], "configure_server")
+    zero_downtime.deploy(ctx, modules, {})
+    assert README_CALLS == [("configure_server", "web1"), ("deploy", "/home/shop/apps/shop/releases/v7")]
+    steps = plan.steps
+    assert steps.index("a.prepare_release") < steps.index("my module: deploy") < steps.index("a.publish")
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("Misspelt", "its method 'configure_sever' is not a hook and would never run; did you mean 'configure_server'?"),
+    ("WrongArity", "its deploy hook must take (self, host, artifact_path), as in djaploy 1.x"),
+])
+def test_a_method_that_would_never_run_is_refused(name: str, message: str) -> None:
+    from djaploy.modules.base import load_module_class
+
+    with pytest.raises(ConfigError) as info:
+        load_module_class(f"{__name__}.{name}", file="infra/config.py")
+    assert message in str(info.value) and info.value.file == "infra/config.py"
+
+
+# --- pyinfra operations called inside a hook --------------------------------------------------------
+
+
+class DirectOps(BaseModule):
+    """Calls pyinfra operations itself, between two plan steps, as 1.x modules do."""
+
+    name = "direct"
+    folder = ""
+    fail = False
+
+    def publish(self, ctx: Any) -> None:
+        from pyinfra.operations import files, server
+
+        ctx.plan.run("plan step before", "true")
+        files.directory(path=self.folder)
+        server.shell(name="write marker", commands=[f"echo hi > {self.folder}/marker"])
+        if self.fail:
+            server.shell(name="broken", commands=["echo why-it-broke >&2; exit 3"])
+        ctx.plan.run("plan step after", "true")
+
+
+def _run_direct(folder: Path, *, dry_run: bool = False, fail: bool = False) -> tuple[str, BaseException | None]:
+    """DirectOps' publish on this machine, through the real engine (pyinfra's @local connector)."""
+    import dataclasses
+    import io
+
+    from djaploy.engine import Engine
+    from djaploy.modules.base import call_hook
+    from djaploy.output import Reporter
+    from tests.unit.conftest import make_target
+
+    target = dataclasses.replace(make_target(), name="@local")
+    out = io.StringIO()
+    module = DirectOps()
+    module.folder, module.fail = str(folder), fail
+    error = None
+    with Engine([target], Reporter(out, log=io.StringIO()), dry_run=dry_run) as engine:
+        try:
+            call_hook(make_ctx(engine.plan_for(target), target), module, "publish")
+        except Exception as exc:  # noqa: BLE001 - the test looks at it
+            error = exc
+    return out.getvalue(), error
+
+
+def test_operations_a_hook_calls_itself_run_on_its_host_in_order_with_progress(tmp_path: Path) -> None:
+    folder = tmp_path / "made-by-pyinfra"
+    out, error = _run_direct(folder)
+    assert error is None
+    assert (folder / "marker").read_text() == "hi\n"
+    steps = [line.split(": changed")[0] for line in out.splitlines() if ": changed" in line]
+    assert steps == ["[@local] plan step before", "[@local] direct: files.directory", "[@local] direct: write marker",
+                     "[@local] plan step after"]
+
+
+def test_a_dry_run_only_reports_what_a_hooks_own_operations_would_change(tmp_path: Path) -> None:
+    folder = tmp_path / "made-by-pyinfra"
+    out, error = _run_direct(folder, dry_run=True)
+    assert error is None and not folder.exists()
+    assert "[@local] direct: files.directory: would change" in out
+    assert "[@local] direct: write marker: would change" in out
+
+
+def test_a_failing_operation_in_a_hook_fails_like_a_plan_step(tmp_path: Path) -> None:
+    from djaploy.errors import RemoteError
+
+    out, error = _run_direct(tmp_path / "made-by-pyinfra", fail=True)
+    assert isinstance(error, RemoteError), error
+    assert error.step == "direct: broken" and "why-it-broke" in error.output
+    assert "[@local] direct: broken: FAILED" in out
+    assert "plan step after" not in out
