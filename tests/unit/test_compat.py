@@ -385,3 +385,35 @@ def test_a_failing_operation_in_a_hook_fails_like_a_plan_step(tmp_path: Path) ->
     assert error.step == "direct: broken" and "why-it-broke" in error.output
     assert "[@local] direct: broken: FAILED" in out
     assert "plan step after" not in out
+
+
+# --- a user's own unit for the app, from deploy_files/ --------------------------------------------------
+
+
+@pytest.mark.parametrize("unit", ["myapp.service", "myapp.socket", "myapp-green.service", "myapp.service.j2"])
+def test_a_unit_over_djaploys_own_is_refused_before_anything_is_installed(tmp_path: Path, unit: str) -> None:
+    from djaploy.deploy_files import check_deploy_files
+
+    infra = tmp_path / "infra"
+    own = infra / "deploy_files" / "production" / "etc" / "systemd" / "system" / unit
+    own.parent.mkdir(parents=True)
+    own.write_text("[Service]\nExecStart=/home/app/.local/bin/poetry run gunicorn config.wsgi\n")
+    with pytest.raises(ConfigError) as info:
+        check_deploy_files(infra, "production", [_target("myapp")], "v1")
+    assert info.value.file.endswith(f"deploy_files/production/etc/systemd/system/{unit}")
+    assert f"installs /etc/systemd/system/{unit.removesuffix('.j2')}, the unit djaploy writes" in str(info.value)
+    assert "infra/templates/" in str(info.value)
+
+
+def test_other_units_and_drop_ins_for_the_apps_unit_are_installed(tmp_path: Path) -> None:
+    from djaploy.deploy_files import collect
+
+    infra = tmp_path / "infra"
+    system = infra / "deploy_files" / "production" / "etc" / "systemd" / "system"
+    (system / "myapp.service.d").mkdir(parents=True)
+    (system / "app.service").write_text("[Service]\nExecStart=/bin/true\n")  # the README's tree: not the app's unit
+    (system / "myapp.service.d" / "override.conf").write_text("[Service]\nNice=5\n")
+    (system / "othername.service").write_text("[Service]\nExecStart=/bin/true\n")  # another app_name's unit name
+    remotes = [item.remote for item in collect(infra, "production", _target("myapp"))]
+    assert remotes == ["/etc/systemd/system/app.service", "/etc/systemd/system/myapp.service.d/override.conf",
+                       "/etc/systemd/system/othername.service"]
