@@ -417,3 +417,11 @@ def test_other_units_and_drop_ins_for_the_apps_unit_are_installed(tmp_path: Path
     remotes = [item.remote for item in collect(infra, "production", _target("myapp"))]
     assert remotes == ["/etc/systemd/system/app.service", "/etc/systemd/system/myapp.service.d/override.conf",
                        "/etc/systemd/system/othername.service"]
+
+
+def test_the_certificates_extra_of_1x_installs() -> None:
+    """`pip install djaploy[certificates]` must resolve: the extra exists (and needs nothing locally)."""
+    import tomllib
+
+    extras = tomllib.loads((WORKTREE / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["certificates"] == []
