@@ -35,7 +35,7 @@ config = DjaployConfig(
         "djaploy.modules.core",
         "djaploy.modules.nginx",
         "djaploy.modules.systemd",
-        "infra.modules.custom",  # the README's "myproject.infra.modules.custom"
+        "infra.modules.custom.MyModule",  # the README: "myproject.infra.modules.custom" (here: name the class)
     ],
     services={services},
     secrets={{"DJANGO_SECRET_KEY": "env:LEDGER_SECRET_KEY"}},  # the example app needs its key
@@ -84,8 +84,6 @@ class MyModule(BaseModule):
     def deploy(self, host, artifact_path):
         server.shell(name="record the release", commands=[f"ls {artifact_path}/manage.py > /etc/{host.target.app_name}-deployed"])
 
-
-Module = MyModule
 '''
 
 WORKER_UNIT = '''[Unit]
