@@ -67,7 +67,7 @@ def deploy(
         version = news.decide(resolve_commit(project.git_root, spec), spec, increment, dry_run=dry_run)
         news.phase = "prepare"
         # prepare() builds local files (a front end...): not in a dry run, which must change nothing.
-        prepared = [] if dry_run else run_prepare(config_dir, out, verbosity)
+        prepared = [] if dry_run else run_prepare(config_dir, out, verbosity, reporter=session.reporter)
         news.phase = "build the release"
         with tempfile.TemporaryDirectory(prefix="djaploy-release-") as workdir:
             release = news.stamp(build_release(project, spec, Path(workdir), session.config.python_version,

@@ -66,3 +66,26 @@ def format_certificates(host: str, held: list[Certificate], now: datetime | None
     if not held:
         return [f"[{host}] no certificates"]
     return [f"[{host}] {cert.describe(now)}" for cert in held]
+
+
+def certificate_definitions(config_dir: Path, env: str | None = None) -> list[str]:
+    """What certificate each host should hold (its domains, and who obtains it), read locally:
+    `manage.py update_certs` shows these before (with --env) making the hosts match them."""
+    from djaploy.inventory import list_environments, load_targets_without_secrets
+    from djaploy.layout import AppPaths
+    from djaploy.modules.base import load_module_class
+
+    lines = []
+    for name in [env] if env else list_environments(config_dir):
+        _, targets = load_targets_without_secrets(config_dir, name)
+        for target in targets:
+            modules = {load_module_class(path).name for path in target.modules}
+            if "certs" in modules:
+                source = f"certbot lineage {AppPaths.for_target(target).cert_name} (certs module)"
+            elif "caddy" in modules:
+                source = "Caddy obtains and renews it"
+            else:
+                source = "not managed: add djaploy.modules.certs (nginx) or use djaploy.modules.caddy"
+            domains = ", ".join(target.domains) or "no domains"
+            lines.append(f"[{name}/{target.name}] {domains}: {source}")
+    return lines

@@ -26,6 +26,7 @@ from djaploy.validation import (
     INT,
     MAPPING,
     OPTIONS,
+    RELATIVE_PATH,
     STR,
     STR_DICT,
     STR_LIST,
@@ -62,6 +63,7 @@ DEPENDENCY_MANAGERS = ("pip", "poetry", "pipenv", "uv", "pep621")
 SECRET_ENV_PREFIX = "env:"
 
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+APP_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 LINUX_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 #: a URL path (and query) as it goes on the wire: no space, quote or shell metacharacter ($ ` ( ) ; ...)
 URL_PATH_RE = re.compile(r"/(?:[A-Za-z0-9\-._~/?=&:@+,!*]|%[0-9A-Fa-f]{2})*")
@@ -116,13 +118,19 @@ class DjaployConfig(Validated):
     _aliases: ClassVar[Mapping[str, str]] = {"versioning_conf": "versioning", "notifications_conf": "notifications"}
 
     project_name: str = setting(STR, check=matches(
-        r"[a-z][a-z0-9_-]{0,39}",
+        APP_NAME_RE,
         "{v!r} is not a valid project name: 1-40 lowercase letters, digits, '-' or '_', starting with a letter "
         "(it names the service, the user and the paths)"))
     djaploy_dir: Path | None = setting(DIR, None)
-    manage_py_path: str | None = setting(STR, None, check=_relative_py_file)
+    manage_py_path: str | None = setting(RELATIVE_PATH, None, check=_relative_py_file)
     python_version: str = setting(STR, "3.11", check=matches(r"3\.\d+", "{v!r} is not a Python version like '3.11'"))
     dependency_manager: str | None = setting(STR, None, check=one_of(DEPENDENCY_MANAGERS, "dependency manager"))
+    #: the app's folder (/home/{app_user}/apps/{app_name}), services, socket, site and certificate on the
+    #: host; None = project_name. Two apps with different names share a host without touching each other.
+    app_name: str | None = setting(STR, None, check=matches(
+        APP_NAME_RE,
+        "{v!r} is not a valid app name: 1-40 lowercase letters, digits, '-' or '_', starting with a letter "
+        "(it names the services, the socket and the paths on the host)"))
     app_user: str | None = setting(STR, None, check=_linux_user)
     ssh_user: str = setting(STR, "root", check=matches(r"[A-Za-z0-9_][A-Za-z0-9._-]*", "{v!r} is not a user name"))
     ssh_port: int = setting(INT, 22, check=lambda p: None if 0 < p < 65536 else f"{p} is not a port (1-65535)")
@@ -174,6 +182,7 @@ class HostConfig(Validated):
     ssh_user: str | None = _inherited("ssh_user")
     ssh_key: str | None = _inherited("ssh_key")
     ssh_known_hosts_file: str | None = _inherited("ssh_known_hosts_file")
+    app_name: str | None = _inherited("app_name")
     app_user: str | None = _inherited("app_user")
     services: list[str] | None = _inherited("services")
     domains: list[str] | None = _inherited("domains")
@@ -221,6 +230,7 @@ class Target:
     ssh_key: str | None
     ssh_known_hosts_file: str | None
     project_name: str
+    app_name: str
     app_user: str
     domains: tuple[str, ...]
     deployment_strategy: str

@@ -8,6 +8,7 @@ output and errors, and returns whether the host changed (or would, in a dry run)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -63,6 +64,11 @@ class Plan(Protocol):
 
     def query(self, command: str, *, as_user: str | None = None) -> CommandResult: ...
 
+    def direct_operations(self, label: str) -> AbstractContextManager[object]:
+        """Around each hook call: pyinfra operations the hook calls itself (``apt.packages(...)``)
+        run on this host, in order, reported and failing like the plan's own steps."""
+        ...
+
 
 @dataclass
 class HostContext:
@@ -82,7 +88,7 @@ class HostContext:
 
     @property
     def paths(self) -> AppPaths:
-        return AppPaths(project_name=self.target.project_name, app_user=self.target.app_user)
+        return AppPaths.for_target(self.target)
 
     @property
     def project_dir(self) -> str:

@@ -10,6 +10,11 @@ an empty string) and installed without the suffix. Values: `template_values`. Se
 among them unless ``module_options["deploy_files"]["template_secrets"] = True``; a template that
 uses them is then installed 0600.
 
+djaploy's own units for the app (``/etc/systemd/system/<app_name>.service`` and ``.socket``,
+and the bluegreen slots' ``<app_name>-blue``/``-green``) are refused: the systemd module writes
+them; a project's ``infra/templates/gunicorn.service.j2`` replaces djaploy's template instead, and
+a drop-in (``<unit>.d/*.conf``) adds to it.
+
 Owners and modes: root, 0644 (0755 when the local file is executable); files under the app
 user's home belong to the app user; files matching ``secret_files`` globs are 0600 (0700).
 Missing folders are created for the file's owner; existing folders are left as they are.
@@ -94,11 +99,12 @@ def template_values(env: str, target: Target, release: str) -> dict[str, Any]:
         "release": release,
         "host": target.name,
         "project": target.project_name,
+        "app_name": target.app_name,
         "app_user": target.app_user,
         "domains": list(target.domains),
         "env_vars": dict(target.env_vars),
         "python_version": target.python_version,
-        "paths": AppPaths(project_name=target.project_name, app_user=target.app_user),
+        "paths": AppPaths.for_target(target),
     }
 
 
@@ -188,9 +194,13 @@ def collect(config_dir: Path | None, env: str, target: Target, release: str = ""
     secrets = target.secrets if options.template_secrets else None
     environment = _environment(root)
     home = values["paths"].home + "/"
+    owned = _djaploys_units(values["paths"])
     result = []
     for local in sorted(p for p in root.rglob("*") if p.is_file()):
         remote = "/" + local.relative_to(root).as_posix()
+        installed_as = remote.removesuffix(TEMPLATE_SUFFIX)
+        if installed_as in owned:
+            raise _replaces_a_unit(local, installed_as, owned[installed_as])
         content, secret = None, False
         if remote.endswith(TEMPLATE_SUFFIX):
             remote = remote[: -len(TEMPLATE_SUFFIX)]
@@ -203,6 +213,26 @@ def collect(config_dir: Path | None, env: str, target: Target, release: str = ""
         reload = tuple(unit for pattern, units in options.reload.items() if fnmatch.fnmatchcase(remote, pattern) for unit in units)
         result.append(DeployFile(local, remote, owner, mode, content, reload))
     return result
+
+
+def _djaploys_units(paths: AppPaths) -> dict[str, str]:
+    """The unit files djaploy writes for the app's gunicorn (any strategy): path -> its template."""
+    units = {}
+    for service in paths.all_services():
+        units[service.service_path] = "gunicorn.service.j2"
+        units[service.socket_unit_path] = "gunicorn.socket.j2"
+    return units
+
+
+def _replaces_a_unit(local: Path, remote: str, template: str) -> ConfigError:
+    """A file over one of djaploy's own units would be overwritten by the systemd module on the
+    same deploy (or overwrite it): half applied either way, so it is refused, saying what works."""
+    unit = remote.rpartition("/")[2]
+    return ConfigError(
+        f"installs {remote}, the unit djaploy writes for the app (socket-activated gunicorn, restarted on every "
+        f"deploy), so one of the two would silently win. To change the unit, put your own {template} in "
+        f"infra/templates/ (djaploy renders it instead of its own, with the same values), or add settings with a "
+        f"drop-in: deploy_files/<env>/etc/systemd/system/{unit}.d/override.conf", file=display_path(local))
 
 
 def check_deploy_files(config_dir: Path, env: str, targets: Iterable[Target], release: str) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from djaploy.context import CommandResult
+from djaploy.direct_ops import DirectOperations, progress_handler
 from djaploy.errors import ConnectError, DjaployError, RemoteError
 from djaploy.output import Reporter, StepRecord
 from djaploy.shell import install_private, join, q
@@ -75,7 +76,12 @@ class PyinfraPlan:
         self.host = host
         self.target = target
         self.dry_run = engine.dry_run
-        self._sudo = target.ssh_user != "root"
+        self.sudo = target.ssh_user != "root"
+        self.own_operations: set[str] = set()  # what the plan added; any other operation is a hook's own
+
+    def direct_operations(self, label: str) -> DirectOperations:
+        """Around a hook: pyinfra operations it calls itself run on this host like plan steps."""
+        return DirectOperations(self, label)
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -83,23 +89,25 @@ class PyinfraPlan:
         from pyinfra.api.exceptions import NestedOperationError, PyinfraError
         from pyinfra.api.operation import add_op
 
-        kwargs.setdefault("_sudo", self._sudo)
+        kwargs.setdefault("_sudo", self.sudo)
         started = time.monotonic()
         try:
             meta = add_op(self.engine.state, op_func, *args, host=self.host, name=step, **kwargs)[self.host]
+            self.own_operations.add(meta._hash)
         except NestedOperationError as exc:
+            self.own_operations.add(exc.args[0])
             self._record(step, True, started, ok=False)
-            raise RemoteError(self.target.name, step, self._failed_output(exc.args[0])) from None
+            raise RemoteError(self.target.name, step, self.failed_output(exc.args[0])) from None
         except PyinfraError as exc:
             self._record(step, False, started, ok=False)
             raise RemoteError(self.target.name, step, str(exc)) from None
         changed = bool(meta.will_change if self.dry_run else meta.did_change())
         self._record(step, changed, started)
         if not self.dry_run:
-            self._log_output(step, meta)
+            self.log_output(step, meta)
         return changed
 
-    def _log_output(self, step: str, meta: Any) -> None:
+    def log_output(self, step: str, meta: Any) -> None:
         """Write what ran and what it printed to the run log (redacted)."""
         try:
             commands = [str(c) for c in (meta._commands or [])]
@@ -112,12 +120,14 @@ class PyinfraPlan:
             self.engine.reporter.detail(f"[{self.target.name}] {step} | {line}")
 
     def _record(self, step: str, changed: bool, started: float, ok: bool = True) -> None:
+        if (direct := self.engine.direct.get(self.host.name)) is not None:
+            direct.report()  # a hook's own operations before this step, in the order they ran
         if not ok:
             self.engine.reporter.detail(f"[{self.target.name}] {step}: FAILED")
         record = StepRecord(self.target.name, step, changed, time.monotonic() - started, ok)
         self.engine.reporter.step(record, self.dry_run)
 
-    def _failed_output(self, op_hash: str) -> str:
+    def failed_output(self, op_hash: str) -> str:
         try:
             meta = self.engine.state.get_op_data_for_host(self.host, op_hash).operation_meta
             lines = [*meta.stdout_lines, *meta.stderr_lines]
@@ -197,7 +207,7 @@ class PyinfraPlan:
         install = install_private(staged, path, owner, mode)
         try:
             uploaded = self.host.put_file(io.BytesIO(content), staged, _sudo=False)
-            ok, output = self.host.run_shell_command(StringCommand(install), _sudo=self._sudo) if uploaded else (False, None)
+            ok, output = self.host.run_shell_command(StringCommand(install), _sudo=self.sudo) if uploaded else (False, None)
         finally:
             self.host.run_shell_command(StringCommand(f"rm -rf {q(stage)}"), _sudo=False)
         self.engine.reporter.detail(f"[{self.target.name}] {step} $ {install}")
@@ -217,7 +227,7 @@ class PyinfraPlan:
         from pyinfra.facts.files import Link
         from pyinfra.operations import files
 
-        is_link = bool(self.host.get_fact(Link, path=path, _sudo=self._sudo))
+        is_link = bool(self.host.get_fact(Link, path=path, _sudo=self.sudo))
         return self._op(step, files.link if is_link else files.file, path=path, present=False)
 
     def run(self, step: str, command: str, *, as_user: str | None = None) -> CommandResult:
@@ -229,45 +239,30 @@ class PyinfraPlan:
         if self.dry_run:
             self._record(step, True, started)
             return CommandResult(True, "")
-        args = {"_sudo": self._sudo, **self._user_args(as_user)}
+        args = {"_sudo": self.sudo, **self._user_args(as_user)}
         try:
             meta = add_op(self.engine.state, server.shell, commands=[command], host=self.host, name=step, **args)[self.host]
+            self.own_operations.add(meta._hash)
         except NestedOperationError as exc:
+            self.own_operations.add(exc.args[0])
             self._record(step, True, started, ok=False)
-            raise RemoteError(self.target.name, step, self._failed_output(exc.args[0])) from None
+            raise RemoteError(self.target.name, step, self.failed_output(exc.args[0])) from None
         self._record(step, True, started)
-        self._log_output(step, meta)
+        self.log_output(step, meta)
         return CommandResult(True, self.engine.reporter.redact(meta.stdout), self.engine.reporter.redact(meta.stderr))
 
-    def service(
-        self,
-        step: str,
-        name: str,
-        *,
-        running: bool = True,
-        enabled: bool = True,
-        restarted: bool = False,
-        reloaded: bool = False,
-        daemon_reload: bool = False,
-    ) -> bool:
+    def service(self, step: str, name: str, *, running: bool = True, enabled: bool = True, restarted: bool = False,
+                reloaded: bool = False, daemon_reload: bool = False) -> bool:
         from pyinfra.operations import systemd
 
-        return self._op(
-            step,
-            systemd.service,
-            service=name,
-            running=running,
-            enabled=enabled,
-            restarted=restarted,
-            reloaded=reloaded,
-            daemon_reload=daemon_reload,
-        )
+        return self._op(step, systemd.service, service=name, running=running, enabled=enabled, restarted=restarted,
+                        reloaded=reloaded, daemon_reload=daemon_reload)
 
     def query(self, command: str, *, as_user: str | None = None) -> CommandResult:
         """Read-only command, run even in a dry run (the equivalent of a pyinfra fact)."""
         from pyinfra.api.command import StringCommand
 
-        args = {"_sudo": self._sudo, **self._user_args(as_user)}
+        args = {"_sudo": self.sudo, **self._user_args(as_user)}
         ok, output = self.host.run_shell_command(StringCommand(command), **args)
         return CommandResult(bool(ok), self.engine.reporter.redact(output.stdout), self.engine.reporter.redact(output.stderr))
 
@@ -284,6 +279,7 @@ class Engine:
         self.state: Any = None
         self._hosts: dict[str, Any] = {}
         self._log = _LogCollector()
+        self.direct: dict[str, DirectOperations] = {}  # per host: the hook whose own operations are running
 
     @property
     def log_lines(self) -> list[str]:
@@ -316,6 +312,7 @@ class Engine:
         inventory = Inventory(([(t.name, _host_data(t)) for t in self.targets], {}))
         config = Config(CONNECT_TIMEOUT=10, FAIL_PERCENT=0)
         self.state = State(inventory, config, check_for_changes=self.dry_run)
+        self.state.add_callback_handler(progress_handler(self.direct))
         # pyinfra's current state is a process-wide context that add_op sets and restores around
         # each call; with one greenlet per host those restores race. Pin it for our lifetime.
         from pyinfra.context import ctx_inventory, ctx_state

@@ -223,6 +223,7 @@ def _resolve_target(config: DjaployConfig, host: HostConfig, env: str, environ: 
         "ssh_key": _absolute(settings["ssh_key"], base),
         "ssh_known_hosts_file": _absolute(settings["ssh_known_hosts_file"], base),
         "project_name": config.project_name,
+        "app_name": settings["app_name"] or config.project_name,
         "app_user": settings["app_user"] or config.project_name,
         "domains": tuple(settings["domains"]),
         "python_version": config.python_version,

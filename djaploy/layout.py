@@ -1,6 +1,9 @@
 """Every remote path djaploy uses, in one place. Pure functions of the host's config.
 
-On the host, one app lives under ``/home/{app_user}/apps/{project}/``:
+On the host, one app lives under ``/home/{app_user}/apps/{app_name}/`` (app_name defaults to the
+project name). Everything an app owns on the host (this folder, its units, its socket, its web
+server site, its certificate) is named after app_name, so apps with different names share a host
+without touching each other:
 
     code/                     in_place: the live code (the extracted release tarball)
     releases/<release>/       zero_downtime: immutable releases
@@ -28,6 +31,10 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from djaploy.config import Target
 
 VENV_COMPLETE_MARKER = ".djaploy-complete"
 ENV_FILE_NAME = ".djaploy-env"
@@ -41,8 +48,8 @@ TOOLS_VENV = "/opt/djaploy-tools"
 class AppService:
     """One gunicorn service of the app: its systemd units, its socket and the code it runs.
 
-    in_place and zero_downtime have one (``{project}``); bluegreen has one per slot
-    (``{project}-blue``, ``{project}-green``). The unit runs from `code_link`, a path whose
+    in_place and zero_downtime have one (``{app_name}``); bluegreen has one per slot
+    (``{app_name}-blue``, ``{app_name}-green``). The unit runs from `code_link`, a path whose
     target a deploy changes (code/, current, slots/<slot>), so unit files never change
     between releases.
     """
@@ -80,8 +87,12 @@ class AppService:
 class AppPaths:
     """Remote paths for one app on one host."""
 
-    project_name: str
+    app_name: str
     app_user: str
+
+    @classmethod
+    def for_target(cls, target: Target) -> AppPaths:
+        return cls(app_name=target.app_name, app_user=target.app_user)
 
     @property
     def home(self) -> str:
@@ -93,7 +104,7 @@ class AppPaths:
 
     @property
     def app_root(self) -> str:
-        return posixpath.join(self.apps_dir, self.project_name)
+        return posixpath.join(self.apps_dir, self.app_name)
 
     @property
     def shared(self) -> str:
@@ -143,10 +154,10 @@ class AppPaths:
         if strategy == "bluegreen":
             if slot not in SLOTS:
                 raise ValueError(f"bluegreen needs a slot (blue or green), got {slot!r}")
-            name = f"{self.project_name}-{slot}"
-            return AppService(name, f"/run/{name}/{self.project_name}.sock", self.slot_dir(slot))
+            name = f"{self.app_name}-{slot}"
+            return AppService(name, f"/run/{name}/{self.app_name}.sock", self.slot_dir(slot))
         code_link = self.current if strategy == "zero_downtime" else self.code_dir
-        return AppService(self.project_name, self.socket_path, code_link)
+        return AppService(self.app_name, self.socket_path, code_link)
 
     def all_services(self) -> list[AppService]:
         """Every service any strategy may have left on the host (for status and clean-up)."""
@@ -200,20 +211,20 @@ class AppPaths:
     @property
     def socket_path(self) -> str:
         """The socket of the in_place/zero_downtime service (held open by a systemd socket unit)."""
-        return f"/run/{self.project_name}/{self.project_name}.sock"
+        return f"/run/{self.app_name}/{self.app_name}.sock"
 
     @property
     def nginx_site_available(self) -> str:
-        return f"/etc/nginx/sites-available/{self.project_name}.conf"
+        return f"/etc/nginx/sites-available/{self.app_name}.conf"
 
     @property
     def nginx_site_enabled(self) -> str:
-        return f"/etc/nginx/sites-enabled/{self.project_name}.conf"
+        return f"/etc/nginx/sites-enabled/{self.app_name}.conf"
 
     @property
     def nginx_upstream(self) -> str:
         """The upstream block the site includes; switching traffic rewrites only this file."""
-        return f"/etc/nginx/sites-available/{self.project_name}-upstream.conf"
+        return f"/etc/nginx/sites-available/{self.app_name}-upstream.conf"
 
     # -- caddy ----------------------------------------------------------------------------------
 
@@ -228,12 +239,12 @@ class AppPaths:
 
     @property
     def caddy_site(self) -> str:
-        return posixpath.join(self.caddy_sites_dir, f"{self.project_name}.caddy")
+        return posixpath.join(self.caddy_sites_dir, f"{self.app_name}.caddy")
 
     @property
     def caddy_acme_ca_root(self) -> str:
         """The CA Caddy trusts for the ACME server's TLS (readable by the caddy user; not a secret)."""
-        return posixpath.join(self.caddy_sites_dir, f"{self.project_name}-acme-ca.pem")
+        return posixpath.join(self.caddy_sites_dir, f"{self.app_name}-acme-ca.pem")
 
     @property
     def caddy_certificates_dir(self) -> str:
@@ -244,8 +255,8 @@ class AppPaths:
 
     @property
     def cert_name(self) -> str:
-        """certbot's --cert-name: one certificate lineage per project."""
-        return self.project_name
+        """certbot's --cert-name: one certificate lineage per app."""
+        return self.app_name
 
     @property
     def letsencrypt_dir(self) -> str:
@@ -280,12 +291,12 @@ class AppPaths:
     @property
     def acme_webroot(self) -> str:
         """HTTP-01 webroot: certbot writes tokens under .well-known/acme-challenge/, nginx serves them."""
-        return f"/var/www/djaploy-acme/{self.project_name}"
+        return f"/var/www/djaploy-acme/{self.app_name}"
 
     @property
     def acme_ca_bundle(self) -> str:
         """A CA to trust for the ACME server, installed system-wide (certbot's timer sees it too)."""
-        return f"/usr/local/share/ca-certificates/djaploy-{self.project_name}-acme.crt"
+        return f"/usr/local/share/ca-certificates/djaploy-{self.app_name}-acme.crt"
 
 
 def project_subdir(code_root: str, manage_py_relpath: str) -> str:

@@ -151,7 +151,7 @@ def read_remote(target: Target, command: str) -> str:
 
 def read_live(target: Target, env: str) -> Live:
     """One round trip: the host's state.json, then what serves."""
-    paths = AppPaths(project_name=target.project_name, app_user=target.app_user)
+    paths = AppPaths.for_target(target)
     try:
         state = parse_state(read_remote(target, privileged(target, read_command(paths))))
     except InvalidState:

@@ -75,6 +75,8 @@ STR = Kind("str", _instance_of(str))
 INT = Kind("int", _instance_of(int))
 DIR = Kind("str or Path", _instance_of(str, PurePath), Path)
 FILE = Kind("str or Path", _instance_of(str, PurePath), str)
+#: a path inside the project (like manage.py's), kept in POSIX form: it names a file in the release too
+RELATIVE_PATH = Kind("str or Path", _instance_of(str, PurePath), lambda value: PurePath(value).as_posix())
 STR_LIST = Kind("list of str", _list_problem, list)
 STR_DICT = Kind("dict of str to str", _dict_of(str), dict)
 MAPPING = Kind("dict", _instance_of(Mapping), dict)

@@ -22,7 +22,11 @@ starts: all prepare_data hooks, then all prepare_release hooks, and so on.
 
 Each hook receives a context (``djaploy.context.HostContext``) with the resolved host config,
 the remote paths (``ctx.paths``) and the plan (``ctx.plan``) whose methods change the host.
-Modules never talk to pyinfra or SSH directly: every change goes through ``ctx.plan``.
+Changes go through ``ctx.plan``; a hook may also call pyinfra operations itself
+(``from pyinfra.operations import apt``; ``apt.packages(...)``): they run on the hook's host, in
+order, reported, dry-run and failing like plan steps (djaploy.direct_ops). A 1.x-style
+``deploy(self, host, artifact_path)`` runs right after the module's prepare_release (LEGACY_HOOKS);
+a method named almost like a hook (``configure_sever``) is refused when the module loads.
 An exception a hook raises fails the command on that host; `call_hook` reports it with the
 module, the hook and the line that raised it, without a traceback.
 """
@@ -48,6 +52,9 @@ if TYPE_CHECKING:
 
 #: every hook, in the order a deploy runs them (configure_server belongs to configureserver)
 HOOKS = ("configure_server", "prepare_data", "prepare_release", "publish", "route_traffic", "verify")
+#: djaploy 1.x's `deploy(self, host, artifact_path)`: still called, right after the module's
+#: prepare_release, with the context and the folder the release was extracted to on the host
+LEGACY_HOOKS = {"deploy": "prepare_release"}
 
 
 class BaseModule:
@@ -126,8 +133,14 @@ def call_hook(ctx: HostContext, module: BaseModule, hook: str) -> None:
     DjaployErrors (a failed plan step, a deliberate error) already say what went wrong and
     pass unchanged; KeyboardInterrupt and greenlet kills are not Exceptions and pass too.
     """
+    calls: list[tuple[str, tuple[object, ...]]] = [(hook, (ctx,))]
+    calls += [(legacy, (ctx, ctx.code_dir)) for legacy, runs_in in LEGACY_HOOKS.items()
+              if runs_in == hook and callable(getattr(module, legacy, None))]
     try:
-        getattr(module, hook)(ctx)
+        with ctx.plan.direct_operations(module.name or type(module).__name__):
+            for method, args in calls:
+                hook = method
+                getattr(module, method)(*args)
     except DjaployError:
         raise
     except Exception as exc:
@@ -206,7 +219,32 @@ def load_module_class(dotted_path: str, *, file: str | None = None, field: str =
             raise error(f"unknown module {dotted_path!r}: no such Python module or class; {_builtin_hint()}")
     if not (isinstance(candidate, type) and issubclass(candidate, BaseModule)):
         raise error(f"{dotted_path!r} is not a BaseModule subclass (from djaploy.modules.base import BaseModule)")
+    problem = _hook_name_problem(candidate)
+    if problem:
+        raise error(f"{dotted_path!r}: {problem}")
     return candidate
+
+
+def _hook_name_problem(cls: type[BaseModule]) -> str | None:
+    """A method named almost like a hook would never run: refuse it rather than ignore it.
+    A legacy hook must take what it is called with (host, artifact_path)."""
+    import difflib
+
+    hooks = [*HOOKS, *LEGACY_HOOKS]
+    own = {name for klass in cls.__mro__ if klass not in (BaseModule, object) for name, value in vars(klass).items()
+           if callable(value) and not name.startswith("_") and not hasattr(BaseModule, name)}
+    for name in sorted(own - set(hooks)):
+        close = difflib.get_close_matches(name, hooks, n=1, cutoff=0.75)
+        if close:
+            return (f"its method {name!r} is not a hook and would never run; did you mean {close[0]!r}? "
+                    f"hooks: {', '.join(hooks)}")
+    legacy = getattr(cls, "deploy", None)
+    if callable(legacy):
+        try:
+            inspect.signature(legacy).bind(None, None, None)
+        except TypeError:
+            return "its deploy hook must take (self, host, artifact_path), as in djaploy 1.x"
+    return None
 
 
 def load_modules(dotted_paths: list[str] | tuple[str, ...], *, file: str | None = None) -> list[BaseModule]:

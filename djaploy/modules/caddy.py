@@ -101,9 +101,9 @@ def caddy_site(ctx: HostContext, options: CaddyOptions) -> str:
     return render(
         "caddy_site.caddy.j2",
         ctx.config_dir,
-        project=target.project_name,
+        project=target.app_name,
         env=ctx.env,
-        snippet=target.project_name.replace("-", "_"),
+        snippet=target.app_name.replace("-", "_"),
         static_root=paths.static_root,
         media_root=paths.media_root,
         live_link=paths.live_link,

@@ -43,7 +43,7 @@ class Tls:
 
 
 def _upstream_name(ctx: HostContext) -> str:
-    return f"{ctx.target.project_name.replace('-', '_')}_app"
+    return f"{ctx.target.app_name.replace('-', '_')}_app"
 
 
 def certs_enabled(ctx: HostContext) -> bool:
@@ -75,7 +75,7 @@ def nginx_site(ctx: HostContext, tls: Tls | None = None) -> str:
     return render(
         "nginx_site.conf.j2",
         ctx.config_dir,
-        project=target.project_name,
+        project=target.app_name,
         env=ctx.env,
         upstream=_upstream_name(ctx),
         upstream_file=paths.nginx_upstream,
@@ -90,7 +90,7 @@ def nginx_site(ctx: HostContext, tls: Tls | None = None) -> str:
 
 def nginx_upstream(ctx: HostContext) -> str:
     return render(
-        "nginx_upstream.conf.j2", ctx.config_dir, project=ctx.target.project_name, upstream=_upstream_name(ctx), socket=ctx.paths.live_link
+        "nginx_upstream.conf.j2", ctx.config_dir, project=ctx.target.app_name, upstream=_upstream_name(ctx), socket=ctx.paths.live_link
     )
 
 

@@ -17,7 +17,7 @@ def _values(ctx: HostContext, service: AppService) -> dict[str, object]:
     target = ctx.target
     assert ctx.project
     return {
-        "project": target.project_name,
+        "project": target.app_name,
         "env": ctx.env,
         "name": service.name,
         "service": service.service,

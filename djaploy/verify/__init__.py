@@ -94,6 +94,14 @@ def verify(config_dir: Path, options: Options) -> Report:
     return report
 
 
+def resolved_line(env: str, target: Target) -> str:
+    """One host as every command will see it: where the app lives, how it deploys, what it serves."""
+    paths = AppPaths.for_target(target)
+    return (f"[{env}/{target.name}] {target.ssh_user}@{target.ssh_host}:{target.ssh_port}, app {target.app_name} at "
+            f"{paths.app_root}, {target.deployment_strategy}, domains: {', '.join(target.domains) or 'none'}, "
+            f"modules: {', '.join(target.modules)}")
+
+
 def _load_environments(config_dir: Path, environments: Iterable[str], options: Options,
                        report: Report) -> list[tuple[str, Target]]:
     loaded = []
@@ -104,6 +112,7 @@ def _load_environments(config_dir: Path, environments: Iterable[str], options: O
             report.findings.append(Finding("E001", env, str(error), FIX_CONFIG))
             continue
         report.passed.append(f"[{env}] config.py and inventory/{env}.py load: {', '.join(t.name for t in targets)}")
+        report.resolved += [resolved_line(env, target) for target in targets]
         loaded += [(env, target) for target in targets]
     return loaded
 
@@ -187,7 +196,7 @@ def _check_settings(project: Project, config: DjaployConfig, targets: Sequence[t
         probes = dict(zip(distinct, pool.map(probe, distinct.values())))
     for (env, target), environment in environments.items():
         where = f"{env}/{target.name}"
-        expected = Expected(env, AppPaths(target.project_name, target.app_user), served_names(target),
+        expected = Expected(env, AppPaths.for_target(target), served_names(target),
                             frozenset(target.secrets), frozenset(target.env_vars))
         redact = Redactor(target.secrets.values())
         found = probe_findings(probes[json.dumps(environment, sort_keys=True)], expected, where, local_mac)

@@ -33,6 +33,7 @@ class Finding:
 class Report:
     findings: list[Finding] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)  # what was checked and is fine, for the reader
+    resolved: list[str] = field(default_factory=list)  # what each host resolves to (verify --verbose)
 
     @property
     def errors(self) -> list[Finding]:

@@ -27,7 +27,7 @@ from djaploy.modules.litestream.files import LitestreamPaths
 from tests.e2e.conftest import SANDBOX_NAME, Project, http_get, http_post_json
 
 ENV = "replicated"
-PATHS = LitestreamPaths(AppPaths(project_name="ledger", app_user="ledger"), "db.sqlite3")
+PATHS = LitestreamPaths(AppPaths(app_name="ledger", app_user="ledger"), "db.sqlite3")
 DB = PATHS.db
 FILE_REPLICA = "/var/backups/ledger-litestream"
 SFTP_REPLICA = "/var/backups/ledger-sftp-replica"

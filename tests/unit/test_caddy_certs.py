@@ -38,7 +38,7 @@ NOW = datetime(2030, 1, 10, tzinfo=UTC)
 
 def target(domains: tuple[str, ...] = ("shop.example.com",), modules: tuple[str, ...] = NGINX_CERTS,
            **options: dict[str, Any]) -> Any:
-    return SimpleNamespace(name="web1", project_name="shop", app_user="shop", domains=domains, modules=modules,
+    return SimpleNamespace(name="web1", project_name="shop", app_name="shop", app_user="shop", domains=domains, modules=modules,
                            module_options=options, source_file="infra/inventory/production.py")
 
 

@@ -317,7 +317,7 @@ def test_host_values_override_config_defaults_and_dicts_merge() -> None:
 def make_target(**overrides: Any) -> Target:
     values: dict[str, Any] = {
         "name": "web1", "env": "production", "ssh_host": "h", "ssh_port": 22, "ssh_user": "root", "ssh_key": None,
-        "ssh_known_hosts_file": None, "project_name": "shop", "app_user": "shop", "domains": (),
+        "ssh_known_hosts_file": None, "project_name": "shop", "app_name": "shop", "app_user": "shop", "domains": (),
         "deployment_strategy": "in_place", "health_check_path": "/", "keep_releases": 5, "gunicorn_workers": 2,
         "python_version": "3.11", "wsgi_application": None, "modules": (CUSTOM,), "services": (), "env_vars": {},
         "secrets": {"DJANGO_SECRET_KEY": "hunter2-value"}, "module_options": {}, "source_file": "inv.py",

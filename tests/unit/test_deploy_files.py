@@ -118,7 +118,7 @@ def test_a_missing_value_is_an_error_naming_the_file_line_and_the_values_there_a
         check_deploy_files(infra, ENV, [make_target()], "v7")
     assert info.value.file == f"infra/deploy_files/{ENV}/etc/shop/site.ini.j2:3"
     assert "'port' is undefined" in info.value.detail
-    assert "templates get: app_user, domains, env, env_vars, host, paths, project, python_version, release" in info.value.detail
+    assert "templates get: app_name, app_user, domains, env, env_vars, host, paths, project, python_version, release" in info.value.detail
 
 
 def test_a_template_syntax_error_names_the_file_and_line(infra: Path) -> None:

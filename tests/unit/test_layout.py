@@ -2,7 +2,7 @@ from djaploy.layout import AppPaths, project_subdir
 
 
 def test_paths_live_under_the_app_users_home() -> None:
-    paths = AppPaths(project_name="ledger", app_user="ledgerapp")
+    paths = AppPaths(app_name="ledger", app_user="ledgerapp")
     assert paths.app_root == "/home/ledgerapp/apps/ledger"
     assert paths.data_dir == "/home/ledgerapp/apps/ledger/shared/data"
     assert paths.static_root == "/home/ledgerapp/apps/ledger/shared/staticfiles"
@@ -15,19 +15,19 @@ def test_paths_live_under_the_app_users_home() -> None:
 
 
 def test_data_media_and_static_are_outside_the_code() -> None:
-    paths = AppPaths(project_name="ledger", app_user="ledger")
+    paths = AppPaths(app_name="ledger", app_user="ledger")
     for kept in (paths.data_dir, paths.media_root, paths.static_root):
         assert not kept.startswith(paths.code_dir + "/")
         assert not kept.startswith(paths.releases_dir + "/")
 
 
 def test_venv_is_keyed_by_dependency_hash_and_python() -> None:
-    paths = AppPaths(project_name="ledger", app_user="ledger")
+    paths = AppPaths(app_name="ledger", app_user="ledger")
     assert paths.venv_dir("abc123", "3.11") == "/home/ledger/apps/ledger/shared/venv-abc123-py3.11"
 
 
 def test_system_paths_are_named_after_the_project() -> None:
-    paths = AppPaths(project_name="ledger", app_user="web")
+    paths = AppPaths(app_name="ledger", app_user="web")
     assert paths.socket_path == "/run/ledger/ledger.sock"
     assert paths.nginx_site_available == "/etc/nginx/sites-available/ledger.conf"
     assert paths.nginx_site_enabled == "/etc/nginx/sites-enabled/ledger.conf"
@@ -36,7 +36,7 @@ def test_system_paths_are_named_after_the_project() -> None:
 
 
 def test_each_strategy_runs_its_service_from_its_own_code_link() -> None:
-    paths = AppPaths(project_name="ledger", app_user="web")
+    paths = AppPaths(app_name="ledger", app_user="web")
     in_place = paths.service_for("in_place")
     assert (in_place.service, in_place.socket_unit) == ("ledger.service", "ledger.socket")
     assert in_place.code_link == "/home/web/apps/ledger/code"
@@ -55,7 +55,7 @@ def test_bluegreen_needs_a_slot() -> None:
     import pytest
 
     with pytest.raises(ValueError, match="slot"):
-        AppPaths(project_name="ledger", app_user="web").service_for("bluegreen")
+        AppPaths(app_name="ledger", app_user="web").service_for("bluegreen")
 
 
 def test_project_subdir_for_nested_and_flat_layouts() -> None:

@@ -138,7 +138,7 @@ def test_cli_commands_get_only_the_service_environment_and_no_secret_on_argv() -
 
 def test_cli_command_sees_the_env_file_and_not_the_login_environment(tmp_path: Path) -> None:
     """Run the built command for real with a stand-in binary that prints its environment."""
-    paths = LitestreamPaths(SimpleNamespace(home=str(tmp_path), project_name="shop"), "db.sqlite3")  # type: ignore[arg-type]
+    paths = LitestreamPaths(SimpleNamespace(home=str(tmp_path), app_name="shop"), "db.sqlite3")  # type: ignore[arg-type]
     env_file = tmp_path / "env"
     env_file.write_text('LITESTREAM_ACCESS_KEY_ID="from-env-file"\n')
     command = litestream_command(paths, "version").replace("/etc/litestream-shop.env", str(env_file))

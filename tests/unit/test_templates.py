@@ -10,7 +10,7 @@ from djaploy.project import Project
 def _ctx(domains=("shop.example.com", "www.shop.example.com")) -> HostContext:
     target = SimpleNamespace(
         modules=("djaploy.modules.nginx",),
-        name="web1", project_name="shop", app_user="shop", domains=tuple(domains), python_version="3.11",
+        name="web1", project_name="shop", app_name="shop", app_user="shop", domains=tuple(domains), python_version="3.11",
         gunicorn_workers=3, wsgi_application=None, module_options={}, env_vars={}, secrets={"SHOP_KEY": "s3cr3t-value"},
         health_check_path="/health/", services=(),
     )

@@ -21,6 +21,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--env", help="only this environment (default: every file in infra/inventory/)")
         parser.add_argument("--remote", action="store_true", help="also connect to each host: SSH, sudo, OS, Python")
+        parser.add_argument("--verbose", action="store_true",
+                            help="also show what each host resolves to (user, address, app folder, strategy, domains, "
+                                 "modules); the same as --verbosity 2")
 
     def handle(self, *args: Any, **options: Any) -> None:
         directory = config_dir()
@@ -29,7 +32,7 @@ class Command(BaseCommand):
                                            wsgi_setting=getattr(settings, "WSGI_APPLICATION", None)))
         log_path, self.log_file = open_run_log(directory, "verify", options["env"] or "")
         with self.log_file:
-            self.print_report(report, options["verbosity"])
+            self.print_report(report, 2 if options["verbose"] else options["verbosity"])
             summary = f"verify: {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
             self.log_file.write(summary + "\n")
         if report.errors:
@@ -42,6 +45,10 @@ class Command(BaseCommand):
         self.log_file.write(text + "\n")
 
     def print_report(self, report: Report, verbosity: int) -> None:
+        for line in report.resolved:
+            if verbosity >= 2:
+                self.stdout.write(f"host    {line}")
+            self.log_file.write(f"host    {line}\n")
         for line in report.passed:
             if verbosity >= 1:
                 self.stdout.write(f"ok      {line}")

@@ -54,19 +54,19 @@ class LitestreamPaths:
 
     @property
     def config(self) -> str:
-        return f"/etc/litestream-{self.app.project_name}.yml{self.suffix}"
+        return f"/etc/litestream-{self.app.app_name}.yml{self.suffix}"
 
     @property
     def env_file(self) -> str:
-        return f"/etc/litestream-{self.app.project_name}.env{self.suffix}"
+        return f"/etc/litestream-{self.app.app_name}.env{self.suffix}"
 
     @property
     def sftp_key(self) -> str:
-        return f"/etc/litestream-{self.app.project_name}.sftp-key{self.suffix}"
+        return f"/etc/litestream-{self.app.app_name}.sftp-key{self.suffix}"
 
     @property
     def service(self) -> str:
-        return f"litestream-{self.app.project_name}.service"
+        return f"litestream-{self.app.app_name}.service"
 
     @property
     def unit_path(self) -> str:
@@ -107,7 +107,7 @@ def destination_marker(replica: Replica) -> str:
 def litestream_config(ctx: HostContext, settings: Settings, paths: LitestreamPaths | None = None) -> str:
     paths = paths or paths_for(ctx, settings)
     return render(
-        "litestream.yml.j2", project=ctx.target.project_name, env=ctx.env, env_file=paths.env_file,
+        "litestream.yml.j2", project=ctx.target.app_name, env=ctx.env, env_file=paths.env_file,
         app_user=ctx.target.app_user, db_path=_yaml(paths.db), replica=replica_fields(settings, paths),
         destination=destination_marker(settings.replica),
     )
@@ -116,7 +116,7 @@ def litestream_config(ctx: HostContext, settings: Settings, paths: LitestreamPat
 def litestream_unit(ctx: HostContext, settings: Settings) -> str:
     paths = paths_for(ctx, settings)
     return render(
-        "litestream.service.j2", project=ctx.target.project_name, env=ctx.env, app_user=ctx.target.app_user,
+        "litestream.service.j2", project=ctx.target.app_name, env=ctx.env, app_user=ctx.target.app_user,
         env_file=paths.env_file, config=paths.config, db_path=paths.db, litestream=LITESTREAM_BIN,
         app_services=" ".join(service.service for service in ctx.paths.all_services()),
     )
