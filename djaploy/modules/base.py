@@ -1,8 +1,9 @@
 """The module API. Built-in modules and a user's own modules implement the same hooks.
 
 A module is a class deriving from BaseModule. In `DjaployConfig.modules` it is named by a
-dotted path: either a Python module that defines a `Module` class (``"djaploy.modules.nginx"``)
-or the class itself (``"infra.modules.nightly.NightlyReport"``). A project's own modules live
+dotted path: a Python module that defines a `Module` class (``"djaploy.modules.nginx"``) or
+exactly one BaseModule subclass (djaploy 1.x's form), or the class itself
+(``"infra.modules.nightly.NightlyReport"``). A project's own modules live
 in its infra folder (``infra/modules/``), importable as ``infra.modules.<name>``.
 
 Hooks run per host, in this order per command:
@@ -195,6 +196,22 @@ def stop_other_web_server(ctx: HostContext, other: str) -> None:
         ctx.plan.run(f"stop and disable {other} (replaced)", shell.systemctl("disable", other, flags=["--now"]))
 
 
+def _only_module_class(python_module: ModuleType, dotted_path: str,
+                       error: Callable[[str], ConfigError]) -> type[BaseModule]:
+    """A Python module without a `Module` class: the one BaseModule subclass it defines (djaploy
+    1.x's form, ``class MyModule(BaseModule)`` named by its file's path); none or several is an error."""
+    own = [value for value in vars(python_module).values() if isinstance(value, type) and issubclass(value, BaseModule)
+           and value is not BaseModule and value.__module__ == python_module.__name__]
+    if len(own) == 1:
+        return own[0]
+    if not own:
+        raise error(f"{dotted_path!r} is a Python module but defines no BaseModule subclass; define "
+                    "`class Module(BaseModule)` there or name the class itself")
+    names = ", ".join(sorted(cls.__name__ for cls in own))
+    raise error(f"{dotted_path!r} defines {len(own)} BaseModule subclasses ({names}) and no `Module`; "
+                f"name the one you mean, like {dotted_path + '.' + sorted(cls.__name__ for cls in own)[0]!r}")
+
+
 def load_module_class(dotted_path: str, *, file: str | None = None, field: str = "modules") -> type[BaseModule]:
     """Import a module class from a dotted path; errors name the config file and field."""
 
@@ -205,12 +222,7 @@ def load_module_class(dotted_path: str, *, file: str | None = None, field: str =
         raise error(f"module entries must be dotted paths (strings), got {dotted_path!r}")
     python_module = _import(dotted_path, dotted_path, error)
     if python_module is not None:
-        candidate = getattr(python_module, "Module", None)
-        if candidate is None:
-            raise error(
-                f"{dotted_path!r} is a Python module but defines no `Module` class; "
-                "define `class Module(BaseModule)` there or name the class itself"
-            )
+        candidate = getattr(python_module, "Module", None) or _only_module_class(python_module, dotted_path, error)
     else:
         parent, _, attr = dotted_path.rpartition(".")
         parent_module = _import(parent, dotted_path, error) if parent else None

@@ -35,7 +35,7 @@ config = DjaployConfig(
         "djaploy.modules.core",
         "djaploy.modules.nginx",
         "djaploy.modules.systemd",
-        "infra.modules.custom.MyModule",  # the README: "myproject.infra.modules.custom" (here: name the class)
+        "infra.modules.custom",  # the README: "myproject.infra.modules.custom" (its one BaseModule subclass)
     ],
     services={services},
     secrets={{"DJANGO_SECRET_KEY": "env:LEDGER_SECRET_KEY"}},  # the example app needs its key

@@ -301,7 +301,10 @@ GOOD_MODULE = """
     [
         (None, "infra.modules.nosuch.Custom", "unknown module 'infra.modules.nosuch.Custom': no such Python module or class"),
         (GOOD_MODULE, "infra.modules.custom.Custum", "unknown module 'infra.modules.custom.Custum'"),
-        (GOOD_MODULE, "infra.modules.custom", "'infra.modules.custom' is a Python module but defines no `Module` class"),
+        (GOOD_MODULE + "\n    class Other(Custom):\n        name = 'other'\n", "infra.modules.custom",
+         "'infra.modules.custom' defines 2 BaseModule subclasses (Custom, Other) and no `Module`; name the one you mean"),
+        ("from djaploy.modules.base import BaseModule\n", "infra.modules.custom",
+         "'infra.modules.custom' is a Python module but defines no BaseModule subclass"),
         ("class Custom:\n    pass\n", "infra.modules.custom.Custom", "'infra.modules.custom.Custom' is not a BaseModule subclass"),
         ("import requests_that_are_not_installed\n", "infra.modules.custom.Custom",
          ("importing 'infra.modules.custom.Custom' failed: ModuleNotFoundError: No module named "
@@ -310,7 +313,7 @@ GOOD_MODULE = """
          "importing 'infra.modules.custom.Custom' failed: RuntimeError: no settings here (at infra/modules/custom.py:2)"),
         ("def broken(:\n", "infra.modules.custom.Custom", "importing 'infra.modules.custom.Custom' failed: SyntaxError"),
     ],
-    ids=["unknown-module", "unknown-class", "no-Module-class", "not-a-BaseModule", "missing-dependency", "raises-at-import",
+    ids=["unknown-module", "unknown-class", "several-module-classes", "no-module-class", "not-a-BaseModule", "missing-dependency", "raises-at-import",
          "syntax-error"],
 )
 def test_a_bad_module_path_is_a_config_error_naming_config_py_and_the_field(
@@ -325,6 +328,15 @@ def test_a_bad_module_path_is_a_config_error_naming_config_py_and_the_field(
     assert err.field == "DjaployConfig.modules"
     assert expected in err.detail
     assert "Traceback" not in str(err)
+
+
+def test_a_python_module_with_one_module_class_loads_as_djaploy_1x_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forget_new_modules: None
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    infra = infra_with_module(tmp_path, GOOD_MODULE, "infra.modules.custom")  # 1.x: class MyModule, its file's path
+    load_config(infra)
+    assert load_module_class("infra.modules.custom").__name__ == "Custom"
 
 
 def test_a_module_whose_constructor_raises_is_a_config_error(forget_new_modules: None) -> None:
