@@ -267,7 +267,7 @@ def test_modules_accept_classes_by_dotted_path() -> None:
         ("nosuchpackage.nginx", "unknown module 'nosuchpackage.nginx'"),
         ("tests.unit.fixtures_config.modules.Missing", "unknown module"),
         ("tests.unit.fixtures_config.modules.NotAModule", "is not a BaseModule subclass"),
-        ("tests.unit.fixtures_config", "defines no `Module` class"),
+        ("tests.unit.fixtures_config", "defines no BaseModule subclass; define `class Module(BaseModule)` there"),
         ("", "must be dotted paths"),
     ],
 )
