@@ -62,6 +62,7 @@ SECRET_ENV_PREFIX = "env:"
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 LINUX_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 #: a URL path (and query) as it goes on the wire: no space, quote or shell metacharacter ($ ` ( ) ; ...)
+HOSTNAME_RE = re.compile(r"(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 URL_PATH_RE = re.compile(r"/(?:[A-Za-z0-9\-._~/?=&:@+,!*]|%[0-9A-Fa-f]{2})*")
 
 
@@ -143,6 +144,10 @@ class DjaployConfig(Validated):
     secrets: dict[str, str] = setting(STR_DICT, factory=dict, secret=True, check=all_of(
         each_key(_env_name), each_value(_secret_value)))
     module_options: dict[str, dict[str, Any]] = setting(OPTIONS, factory=dict)
+    # what `manage.py bootstrap` sets up besides the deploy user, firewall and upgrades
+    timezone: str | None = setting(STR, None, check=matches(
+        r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*", "{v!r} is not a time zone name like 'Europe/Berlin' or 'UTC'"))
+    swap_mb: int = setting(INT, 1024, check=at_least(0))  # a swap file on hosts with under 2 GiB of memory; 0: never
 
     def _check(self) -> None:
         if self.app_user is None and not LINUX_USER_RE.fullmatch(self.project_name):
@@ -175,6 +180,10 @@ class HostConfig(Validated):
     gunicorn_workers: int | None = _inherited("gunicorn_workers")
     keep_releases: int | None = _inherited("keep_releases")
     module_options: dict[str, dict[str, Any]] | None = _inherited("module_options")
+    timezone: str | None = _inherited("timezone")
+    swap_mb: int | None = _inherited("swap_mb")
+    hostname: str | None = setting(STR, None, check=matches(HOSTNAME_RE, "{v!r} is not a host name (letters, digits, "
+                                                            "'-', dot-separated labels)"))
 
 
 def inherited_settings(config: DjaployConfig, host: HostConfig) -> dict[str, Any]:
@@ -228,5 +237,8 @@ class Target:
     source_file: str
     #: project-wide like python_version (one release is built for all hosts); None = detected
     dependency_manager: str | None = None
+    timezone: str | None = None
+    swap_mb: int = 1024
+    hostname: str | None = None  # bootstrap sets it when given
 
     __repr__ = repr_hiding_secrets

@@ -15,7 +15,7 @@ import hashlib
 import io
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +49,7 @@ class _LogCollector(logging.Handler):
             pass
 
 
-def _host_data(target: Target) -> dict[str, Any]:
+def _host_data(target: Target, password: str | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "ssh_hostname": target.ssh_host,
         "ssh_port": target.ssh_port,
@@ -62,6 +62,8 @@ def _host_data(target: Target) -> dict[str, Any]:
     }
     if target.ssh_key:
         data["ssh_key"] = target.ssh_key
+    if password:  # bootstrap's first root login on a provider's VPS; tried after the key
+        data["ssh_password"] = password
     if target.ssh_known_hosts_file:
         data["ssh_known_hosts_file"] = target.ssh_known_hosts_file
     return data
@@ -239,35 +241,21 @@ class PyinfraPlan:
         self._log_output(step, meta)
         return CommandResult(True, self.engine.reporter.redact(meta.stdout), self.engine.reporter.redact(meta.stderr))
 
-    def service(
-        self,
-        step: str,
-        name: str,
-        *,
-        running: bool = True,
-        enabled: bool = True,
-        restarted: bool = False,
-        reloaded: bool = False,
-        daemon_reload: bool = False,
-    ) -> bool:
+    def service(self, step: str, name: str, *, running: bool = True, enabled: bool = True, restarted: bool = False,
+                reloaded: bool = False, daemon_reload: bool = False) -> bool:
         from pyinfra.operations import systemd
 
-        return self._op(
-            step,
-            systemd.service,
-            service=name,
-            running=running,
-            enabled=enabled,
-            restarted=restarted,
-            reloaded=reloaded,
-            daemon_reload=daemon_reload,
-        )
+        return self._op(step, systemd.service, service=name, running=running, enabled=enabled, restarted=restarted,
+                        reloaded=reloaded, daemon_reload=daemon_reload)
 
-    def query(self, command: str, *, as_user: str | None = None) -> CommandResult:
-        """Read-only command, run even in a dry run (the equivalent of a pyinfra fact)."""
+    def query(self, command: str, *, as_user: str | None = None, sudo: bool | None = None) -> CommandResult:
+        """Read-only command, run even in a dry run (the equivalent of a pyinfra fact).
+
+        sudo=False runs it as the login user itself (bootstrap proves `sudo -n` works that way,
+        where pyinfra's own sudo would prompt for a password instead of failing)."""
         from pyinfra.api.command import StringCommand
 
-        args = {"_sudo": self._sudo, **self._user_args(as_user)}
+        args = {"_sudo": self._sudo if sudo is None else sudo, **self._user_args(as_user)}
         ok, output = self.host.run_shell_command(StringCommand(command), **args)
         return CommandResult(bool(ok), self.engine.reporter.redact(output.stdout), self.engine.reporter.redact(output.stderr))
 
@@ -275,10 +263,12 @@ class PyinfraPlan:
 class Engine:
     """Connect to the hosts of one environment and run a function per host, in parallel."""
 
-    def __init__(self, targets: Sequence[Target], reporter: Reporter, *, dry_run: bool = False) -> None:
+    def __init__(self, targets: Sequence[Target], reporter: Reporter, *, dry_run: bool = False,
+                 passwords: Mapping[str, str] | None = None) -> None:
         if not targets:
             raise DjaployError("no hosts to run on")
         self.targets = list(targets)
+        self._passwords = dict(passwords or {})  # host name -> SSH password; never printed
         self.reporter = reporter
         self.dry_run = dry_run
         self.state: Any = None
@@ -313,7 +303,7 @@ class Engine:
         pyinfra_logger.propagate = False
         pyinfra_logger.setLevel(logging.INFO)
 
-        inventory = Inventory(([(t.name, _host_data(t)) for t in self.targets], {}))
+        inventory = Inventory(([(t.name, _host_data(t, self._passwords.get(t.name))) for t in self.targets], {}))
         config = Config(CONNECT_TIMEOUT=10, FAIL_PERCENT=0)
         self.state = State(inventory, config, check_for_changes=self.dry_run)
         # pyinfra's current state is a process-wide context that add_op sets and restores around
