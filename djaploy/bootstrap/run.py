@@ -48,6 +48,7 @@ def bootstrap(config_dir: Path, env: str, root: RootLogin, *, out: TextIO, verbo
             result.messages[target.name] = bootstrap_host(target, root, reporter)
         except (DjaployError, KeyboardInterrupt) as error:
             result.errors[target.name] = error
+            result.serving[target.name] = "what it served before (bootstrap deploys nothing)"
         result.changed[target.name] = len(reporter.changed_steps(target.name))
         if isinstance(result.errors.get(target.name), KeyboardInterrupt):
             break
