@@ -66,6 +66,7 @@ ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 APP_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 LINUX_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 #: a URL path (and query) as it goes on the wire: no space, quote or shell metacharacter ($ ` ( ) ; ...)
+HOSTNAME_RE = re.compile(r"(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 URL_PATH_RE = re.compile(r"/(?:[A-Za-z0-9\-._~/?=&:@+,!*]|%[0-9A-Fa-f]{2})*")
 
 
@@ -160,6 +161,10 @@ class DjaployConfig(Validated):
     versioning: dict[str, Any] | None = setting(MAPPING, None, secret=True, check=check_versioning)
     #: who hears about deploys (djaploy.release_settings); per environment under its "environments" key
     notifications: dict[str, Any] | None = setting(MAPPING, None, secret=True, check=check_notifications)
+    # what `manage.py bootstrap` sets up besides the deploy user, firewall and upgrades
+    timezone: str | None = setting(STR, None, check=matches(
+        r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*", "{v!r} is not a time zone name like 'Europe/Berlin' or 'UTC'"))
+    swap_mb: int = setting(INT, 1024, check=at_least(0))  # a swap file on hosts with under 2 GiB of memory; 0: never
 
     def _check(self) -> None:
         if self.app_user is None and not LINUX_USER_RE.fullmatch(self.project_name):
@@ -193,6 +198,10 @@ class HostConfig(Validated):
     gunicorn_workers: int | None = _inherited("gunicorn_workers")
     keep_releases: int | None = _inherited("keep_releases")
     module_options: dict[str, dict[str, Any]] | None = _inherited("module_options")
+    timezone: str | None = _inherited("timezone")
+    swap_mb: int | None = _inherited("swap_mb")
+    hostname: str | None = setting(STR, None, check=matches(HOSTNAME_RE, "{v!r} is not a host name (letters, digits, "
+                                                            "'-', dot-separated labels)"))
 
 
 def inherited_settings(config: DjaployConfig, host: HostConfig) -> dict[str, Any]:
@@ -247,5 +256,8 @@ class Target:
     source_file: str
     #: project-wide like python_version (one release is built for all hosts); None = detected
     dependency_manager: str | None = None
+    timezone: str | None = None
+    swap_mb: int = 1024
+    hostname: str | None = None  # bootstrap sets it when given
 
     __repr__ = repr_hiding_secrets

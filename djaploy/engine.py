@@ -11,11 +11,10 @@ pyinfra is imported lazily so `manage.py help` stays fast.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,17 +22,13 @@ from djaploy.context import CommandResult
 from djaploy.direct_ops import DirectOperations, progress_handler
 from djaploy.errors import ConnectError, DjaployError, RemoteError
 from djaploy.output import Reporter, StepRecord
-from djaploy.shell import install_private, join, q
+from djaploy.private_files import is_private, put_private
+from djaploy.shell import join
 
 if TYPE_CHECKING:
     from djaploy.config import Target
 
 OUTPUT_TAIL_LINES = 25
-
-
-def is_private(mode: str) -> bool:
-    """A mode that gives group and others nothing (600, 400, 700): the file holds a secret."""
-    return int(mode, 8) & 0o077 == 0
 
 
 class _LogCollector(logging.Handler):
@@ -50,7 +45,7 @@ class _LogCollector(logging.Handler):
             pass
 
 
-def _host_data(target: Target) -> dict[str, Any]:
+def _host_data(target: Target, password: str | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "ssh_hostname": target.ssh_host,
         "ssh_port": target.ssh_port,
@@ -63,6 +58,8 @@ def _host_data(target: Target) -> dict[str, Any]:
     }
     if target.ssh_key:
         data["ssh_key"] = target.ssh_key
+    if password:  # bootstrap's first root login on a provider's VPS; tried after the key
+        data["ssh_password"] = password
     if target.ssh_known_hosts_file:
         data["ssh_known_hosts_file"] = target.ssh_known_hosts_file
     return data
@@ -96,13 +93,13 @@ class PyinfraPlan:
             self.own_operations.add(meta._hash)
         except NestedOperationError as exc:
             self.own_operations.add(exc.args[0])
-            self._record(step, True, started, ok=False)
+            self.record(step, True, started, ok=False)
             raise RemoteError(self.target.name, step, self.failed_output(exc.args[0])) from None
         except PyinfraError as exc:
-            self._record(step, False, started, ok=False)
+            self.record(step, False, started, ok=False)
             raise RemoteError(self.target.name, step, str(exc)) from None
         changed = bool(meta.will_change if self.dry_run else meta.did_change())
-        self._record(step, changed, started)
+        self.record(step, changed, started)
         if not self.dry_run:
             self.log_output(step, meta)
         return changed
@@ -119,7 +116,7 @@ class PyinfraPlan:
         for line in output:
             self.engine.reporter.detail(f"[{self.target.name}] {step} | {line}")
 
-    def _record(self, step: str, changed: bool, started: float, ok: bool = True) -> None:
+    def record(self, step: str, changed: bool, started: float, ok: bool = True) -> None:
         if (direct := self.engine.direct.get(self.host.name)) is not None:
             direct.report()  # a hook's own operations before this step, in the order they ran
         if not ok:
@@ -151,7 +148,7 @@ class PyinfraPlan:
 
         installed = self.query(f"dpkg-query -W -f '${{db:Status-Status}}\\n' {join(packages)} 2>/dev/null")
         if installed.ok and installed.stdout.split() == ["installed"] * len(packages):
-            self._record(step, False, time.monotonic())
+            self.record(step, False, time.monotonic())
             return False
         return self._op(step, apt.packages, packages=list(packages), update=True, cache_time=24 * 3600)
 
@@ -167,56 +164,17 @@ class PyinfraPlan:
 
     def put_text(self, step: str, path: str, content: str, *, owner: str = "root", mode: str = "644") -> bool:
         if is_private(mode):
-            return self._put_private(step, content.encode(), path, owner, mode)
+            return put_private(self, step, content.encode(), path, owner, mode)
         from pyinfra.operations import files
 
         return self._op(step, files.put, src=io.StringIO(content), dest=path, user=owner, group=owner, mode=mode)
 
     def put_file(self, step: str, local_path: str, remote_path: str, *, owner: str = "root", mode: str = "644") -> bool:
         if is_private(mode):
-            return self._put_private(step, Path(local_path).read_bytes(), remote_path, owner, mode)
+            return put_private(self, step, Path(local_path).read_bytes(), remote_path, owner, mode)
         from pyinfra.operations import files
 
         return self._op(step, files.put, src=local_path, dest=remote_path, user=owner, group=owner, mode=mode)
-
-    def _put_private(self, step: str, content: bytes, path: str, owner: str, mode: str) -> bool:
-        """A file only its owner may read is never readable by anyone else, not for a moment.
-
-        pyinfra's files.put uploads first and chmods after (and with sudo goes through a
-        predictable /tmp name). Instead: upload as the login user into a fresh 0700 `mktemp -d`
-        folder, then, as root and under umask 077, copy it beside `path`, set owner and mode,
-        and rename it into place. Unchanged content, owner and mode: nothing is sent.
-        """
-        from pyinfra.api.command import StringCommand
-
-        started = time.monotonic()
-        wanted = f"{owner} {int(mode, 8):o} {hashlib.sha256(content).hexdigest()}"
-        current = self.query(f"if [ -f {q(path)} ]; then stat -c '%U %a' {q(path)} | tr '\\n' ' '; "
-                             f"sha256sum < {q(path)} | cut -c1-64; fi")
-        if current.stdout.strip() == wanted:
-            self._record(step, False, started)
-            return False
-        if self.dry_run:
-            self._record(step, True, started)
-            return True
-        ok, output = self.host.run_shell_command(StringCommand("mktemp -d"), _sudo=False)
-        stage = output.stdout.strip()
-        if not ok or not stage.startswith("/"):
-            raise RemoteError(self.target.name, step, f"mktemp -d failed: {output.stderr.strip()}")
-        staged = f"{stage}/upload"
-        install = install_private(staged, path, owner, mode)
-        try:
-            uploaded = self.host.put_file(io.BytesIO(content), staged, _sudo=False)
-            ok, output = self.host.run_shell_command(StringCommand(install), _sudo=self.sudo) if uploaded else (False, None)
-        finally:
-            self.host.run_shell_command(StringCommand(f"rm -rf {q(stage)}"), _sudo=False)
-        self.engine.reporter.detail(f"[{self.target.name}] {step} $ {install}")
-        if not ok:
-            self._record(step, True, started, ok=False)
-            why = self.engine.reporter.redact(output.stderr) if output else "the upload failed"
-            raise RemoteError(self.target.name, step, why)
-        self._record(step, True, started)
-        return True
 
     def link(self, step: str, path: str, target: str) -> bool:
         from pyinfra.operations import files
@@ -237,7 +195,7 @@ class PyinfraPlan:
 
         started = time.monotonic()
         if self.dry_run:
-            self._record(step, True, started)
+            self.record(step, True, started)
             return CommandResult(True, "")
         args = {"_sudo": self.sudo, **self._user_args(as_user)}
         try:
@@ -245,9 +203,9 @@ class PyinfraPlan:
             self.own_operations.add(meta._hash)
         except NestedOperationError as exc:
             self.own_operations.add(exc.args[0])
-            self._record(step, True, started, ok=False)
+            self.record(step, True, started, ok=False)
             raise RemoteError(self.target.name, step, self.failed_output(exc.args[0])) from None
-        self._record(step, True, started)
+        self.record(step, True, started)
         self.log_output(step, meta)
         return CommandResult(True, self.engine.reporter.redact(meta.stdout), self.engine.reporter.redact(meta.stderr))
 
@@ -258,11 +216,14 @@ class PyinfraPlan:
         return self._op(step, systemd.service, service=name, running=running, enabled=enabled, restarted=restarted,
                         reloaded=reloaded, daemon_reload=daemon_reload)
 
-    def query(self, command: str, *, as_user: str | None = None) -> CommandResult:
-        """Read-only command, run even in a dry run (the equivalent of a pyinfra fact)."""
+    def query(self, command: str, *, as_user: str | None = None, sudo: bool | None = None) -> CommandResult:
+        """Read-only command, run even in a dry run (the equivalent of a pyinfra fact).
+
+        sudo=False runs it as the login user itself (bootstrap proves `sudo -n` works that way,
+        where pyinfra's own sudo would prompt for a password instead of failing)."""
         from pyinfra.api.command import StringCommand
 
-        args = {"_sudo": self.sudo, **self._user_args(as_user)}
+        args = {"_sudo": self.sudo if sudo is None else sudo, **self._user_args(as_user)}
         ok, output = self.host.run_shell_command(StringCommand(command), **args)
         return CommandResult(bool(ok), self.engine.reporter.redact(output.stdout), self.engine.reporter.redact(output.stderr))
 
@@ -270,10 +231,12 @@ class PyinfraPlan:
 class Engine:
     """Connect to the hosts of one environment and run a function per host, in parallel."""
 
-    def __init__(self, targets: Sequence[Target], reporter: Reporter, *, dry_run: bool = False) -> None:
+    def __init__(self, targets: Sequence[Target], reporter: Reporter, *, dry_run: bool = False,
+                 passwords: Mapping[str, str] | None = None) -> None:
         if not targets:
             raise DjaployError("no hosts to run on")
         self.targets = list(targets)
+        self._passwords = dict(passwords or {})  # host name -> SSH password; never printed
         self.reporter = reporter
         self.dry_run = dry_run
         self.state: Any = None
@@ -309,7 +272,7 @@ class Engine:
         pyinfra_logger.propagate = False
         pyinfra_logger.setLevel(logging.INFO)
 
-        inventory = Inventory(([(t.name, _host_data(t)) for t in self.targets], {}))
+        inventory = Inventory(([(t.name, _host_data(t, self._passwords.get(t.name))) for t in self.targets], {}))
         config = Config(CONNECT_TIMEOUT=10, FAIL_PERCENT=0)
         self.state = State(inventory, config, check_for_changes=self.dry_run)
         self.state.add_callback_handler(progress_handler(self.direct))

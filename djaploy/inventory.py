@@ -233,6 +233,7 @@ def _resolve_target(config: DjaployConfig, host: HostConfig, env: str, environ: 
         "services": tuple(settings["services"]),
         "secrets": _resolve_secrets(config, host, settings["secrets"], environ, source_file),
         "source_file": source_file,
+        "hostname": host.hostname,
     })
 
 

@@ -113,17 +113,23 @@ def run_on_hosts(session: Session, result: RunResult, work: Callable[[HostContex
         error = outcomes.get(target.name)
         if error is not None:
             result.errors[target.name] = error
-    if result.errors:
-        lines = [f"{result.command} failed on {len(result.errors)} of {len(session.targets)} host(s):"]
-        for name, error in result.errors.items():
-            if isinstance(error, KeyboardInterrupt):
-                lines.append(f"[{name}] interrupted")
-            elif isinstance(error, DjaployError):
-                lines.append(str(error))
-            else:
-                lines.append(f"[{name}] unexpected error: {type(error).__name__}: {error}")
-        raise RunFailed(result, reporter.redact("\n".join(lines)))
+    raise_if_failed(result, len(session.targets), reporter)
     return result
+
+
+def raise_if_failed(result: RunResult, hosts: int, reporter: Reporter) -> None:
+    """One RunFailed naming every failed host, so the summary still shows the ones that worked."""
+    if not result.errors:
+        return
+    lines = [f"{result.command} failed on {len(result.errors)} of {hosts} host(s):"]
+    for name, error in result.errors.items():
+        if isinstance(error, KeyboardInterrupt):
+            lines.append(f"[{name}] interrupted")
+        elif isinstance(error, DjaployError):
+            lines.append(str(error))
+        else:
+            lines.append(f"[{name}] unexpected error: {type(error).__name__}: {error}")
+    raise RunFailed(result, reporter.redact("\n".join(lines)))
 
 
 def _serving_after_failure(ctx: HostContext) -> str:

@@ -22,6 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     name_help = f"sandbox name (default: $DJAPLOY_SANDBOX_NAME or {settings.DEFAULT_NAME!r})"
     up = sub.add_parser("up", help="boot missing hosts (keeps running ones) and print how to reach them")
     up.add_argument("--count", type=int, default=1, help="number of hosts wanted (default 1)")
+    up.add_argument("--root-password-env", metavar="VAR", default=None,
+                    help="boot new hosts like a provider's fresh VPS: root logs in only with the password "
+                         "held in environment variable VAR (no key, no other user)")
     down = sub.add_parser("down", help="stop all hosts and remove everything the sandbox created")
     status = sub.add_parser("status", help="list recorded hosts and whether they answer over SSH")
     ssh = sub.add_parser("ssh", help="ssh as root to host N (1-based); add -- CMD to run a command")
@@ -45,18 +48,25 @@ def describe(host: SandboxHost) -> str:
             f"{host.root_user}@{host.address}",
         ]
     )
+    users = (f"{host.root_user} (password only; no other user)" if host.root_password_only
+             else f"{host.root_user}, {host.sudo_user} (passwordless sudo)")
     return (
         f"{host.name}: {host.address} (port {host.ssh_port}; proxy http://{host.host_side_address}:"
         f"{settings.PROXY_PORT})\n"
-        f"  ssh users:   {host.root_user}, {host.sudo_user} (passwordless sudo)\n"
+        f"  ssh users:   {users}\n"
         f"  private key: {host.key_path}\n"
         f"  known_hosts: {host.known_hosts_path}\n"
         f"  example:     {example}\n"
     )
 
 
-def _cmd_up(sb: Sandbox, count: int) -> int:
-    for host in sb.up(count=count):
+def _cmd_up(sb: Sandbox, count: int, root_password_env: str | None) -> int:
+    password = None
+    if root_password_env:
+        password = os.environ.get(root_password_env)
+        if not password:
+            raise SandboxError(f"--root-password-env {root_password_env}: that environment variable is not set")
+    for host in sb.up(count=count, root_password=password):
         print(describe(host))
     return 0
 
@@ -107,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         sb = Sandbox(args.name)
         if args.command == "up":
-            return _cmd_up(sb, args.count)
+            return _cmd_up(sb, args.count, args.root_password_env)
         if args.command == "down":
             sb.down()
             print(f"sandbox {sb.name!r}: down")

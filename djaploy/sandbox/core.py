@@ -44,9 +44,13 @@ class Sandbox:
 
     # ------------------------------------------------------------ public API
 
-    def up(self, count: int = 1, *, boot_timeout: float | None = None) -> list[SandboxHost]:
+    def up(self, count: int = 1, *, boot_timeout: float | None = None, root_password: str | None = None) -> list[SandboxHost]:
         """Make sure hosts vps1..vpsN run (keeping any that already do) and return all
-        running hosts in order. On failure, removes what this call started and raises."""
+        running hosts in order. On failure, removes what this call started and raises.
+
+        With `root_password`, the hosts this call boots look like a provider's fresh VPS: root
+        logs in with that password only, and there is no other user (the password is not stored).
+        """
         if count < 1:
             raise SandboxError("count must be at least 1")
         vps.require_root()
@@ -56,7 +60,7 @@ class Sandbox:
             self._revive_proxies(state)
             wanted = [f"vps{i}" for i in range(1, count + 1) if state.host(f"vps{i}") is None]
             if wanted:
-                self._boot(state, wanted, boot_timeout or settings.boot_timeout())
+                self._boot(state, wanted, boot_timeout or settings.boot_timeout(), root_password)
             return [self._public(state, h) for h in state.sorted_hosts()]
 
     def status(self) -> list[SandboxHost]:
@@ -154,6 +158,7 @@ class Sandbox:
             ssh_port=rec.ssh_port,
             key_path=state.key_path,
             known_hosts_path=state.known_hosts_path,
+            root_password_only=rec.root_password_only,
         )
 
     def _save(self, state: SandboxState) -> None:
@@ -181,7 +186,7 @@ class Sandbox:
                 vps.start_proxy(rec)
                 self._save(state)
 
-    def _boot(self, state: SandboxState, names: list[str], boot_timeout: float) -> None:
+    def _boot(self, state: SandboxState, names: list[str], boot_timeout: float, root_password: str | None) -> None:
         """Create, start and wait for the named hosts; on any failure remove exactly them."""
         new: list[HostRecord] = []
         try:
@@ -191,12 +196,13 @@ class Sandbox:
             pubkey = keys.ensure_keypair(self.key_path, f"djaploy-sandbox-{self.name}")
             vps.ensure_nspawn_run_dir()
             new = self._reserve(state, names)
-            self._prepare_all(state, new, base, pubkey)
+            self._prepare_all(state, new, base, pubkey, root_password)
             self._write_known_hosts(state)
             for rec in new:
                 vps.start(rec, partial(self._save, state))
             wait_boot.wait_all(
-                new, boot_timeout, key_path=str(self.key_path), known_hosts_path=str(self.known_hosts_path)
+                new, boot_timeout, key_path=str(self.key_path), known_hosts_path=str(self.known_hosts_path),
+                root_password=root_password,
             )
         except BaseException:
             for rec in reversed(new):
@@ -238,10 +244,12 @@ class Sandbox:
             host_dir=str(self.dir / name),
         )
 
-    def _prepare_all(self, state: SandboxState, records: list[HostRecord], base: Path, pubkey: str) -> None:
+    def _prepare_all(self, state: SandboxState, records: list[HostRecord], base: Path, pubkey: str,
+                     root_password: str | None) -> None:
         """Prepare hosts in parallel (update-ca-certificates and host keys take ~1.5 s each)."""
         with ThreadPoolExecutor(max_workers=len(records)) as pool:
-            futures = [pool.submit(vps.prepare, rec, base, pubkey, partial(self._save, state)) for rec in records]
+            futures = [pool.submit(vps.prepare, rec, base, pubkey, partial(self._save, state), root_password)
+                       for rec in records]
             for future in futures:
                 future.result()
 

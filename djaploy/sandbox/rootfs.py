@@ -279,6 +279,14 @@ def _chroot(root: Path, *args: str) -> None:
     run(["chroot", str(root), *args])
 
 
+def _set_root_password(root: Path, password: str) -> None:
+    """Root's password through chpasswd's stdin (never argv), and an sshd that accepts it."""
+    if not password or any(c in password for c in ":\n"):
+        raise SandboxError("the root password must be non-empty, without ':' or a newline")
+    run(["chroot", str(root), "chpasswd"], input_text=f"root:{password}\n")
+    _write(root, "/etc/ssh/sshd_config.d/50-sandbox-root-password.conf", ROOT_PASSWORD_SSHD)
+
+
 def _host_ca_files() -> list[Path]:
     return sorted(Path("/usr/local/share/ca-certificates").glob("*.crt"))
 
@@ -295,10 +303,17 @@ def _generate_host_keys(root: Path) -> list[str]:
     return keys
 
 
-def customise(root: Path, *, hostname: str, proxy_url: str, pubkey: str, sudo_user: str) -> list[str]:
+#: sshd settings of a host booted with a root password: what a provider's fresh VPS allows
+ROOT_PASSWORD_SSHD = "PermitRootLogin yes\nPasswordAuthentication yes\n"
+
+
+def customise(root: Path, *, hostname: str, proxy_url: str, pubkey: str, sudo_user: str,
+              root_password: str | None = None) -> list[str]:
     """Turn the pristine base into one specific VPS. Returns its SSH host public keys.
 
-    All writes land in the host's own upper layer (or copy): the shared base stays pristine.
+    With `root_password` the host looks like a provider's fresh VPS: root logs in with that
+    password only (no key), and there is no other user. All writes land in the host's own
+    upper layer (or copy): the shared base stays pristine.
     """
     _write(root, "/etc/hostname", hostname + "\n")
     _write(root, "/etc/hosts", hosts_file(hostname))
@@ -314,6 +329,9 @@ def customise(root: Path, *, hostname: str, proxy_url: str, pubkey: str, sudo_us
     for old in (root / "etc/ssh").glob("ssh_host_*"):
         old.unlink()
     host_keys = _generate_host_keys(root)
+    if root_password is not None:
+        _set_root_password(root, root_password)
+        return host_keys
     _install_ssh_dir(root, "/root", pubkey, 0, 0)
     _chroot(root, "useradd", "--create-home", "--shell", "/bin/bash", sudo_user)
     uid, gid, home = _passwd_entry(root, sudo_user)

@@ -39,6 +39,7 @@ class HostRecord:
     tinyproxy: ProcRef | None = None
     host_keys: list[str] = field(default_factory=list)
     ssh_port: int = 22
+    root_password_only: bool = False  # booted like a provider's VPS: root with a password, no key, no other user
 
     @property
     def network(self) -> IPv4Network:

@@ -42,8 +42,8 @@ def start_proxy(rec: HostRecord) -> None:
     )
 
 
-def prepare(rec: HostRecord, base: Path, pubkey: str, save: Callable[[], None]) -> None:
-    """Proxy, copy-on-write root and per-host files for one VPS."""
+def prepare(rec: HostRecord, base: Path, pubkey: str, save: Callable[[], None], root_password: str | None = None) -> None:
+    """Proxy, copy-on-write root and per-host files for one VPS (root_password: see rootfs.customise)."""
     host_dir = Path(rec.host_dir)
     host_dir.mkdir(parents=True, exist_ok=True)
     start_proxy(rec)
@@ -57,12 +57,18 @@ def prepare(rec: HostRecord, base: Path, pubkey: str, save: Callable[[], None]) 
         proxy_url=proxy.proxy_url(rec.host_side_address),
         pubkey=pubkey,
         sudo_user=settings.SUDO_USER,
+        root_password=root_password,
     )
+    rec.root_password_only = root_password is not None
     save()
 
 
 def start(rec: HostRecord, save: Callable[[], None]) -> None:
-    """Boot the container (recipe §4: --register=no and --keep-unit are required here)."""
+    """Boot the container (recipe §4: --register=no and --keep-unit are required here).
+
+    CAP_NET_ADMIN, as root has on a real VPS, so a host can run its own firewall (nftables);
+    it reaches only the container's own network namespace.
+    """
     assert rec.rootfs is not None
     args = [
         "systemd-nspawn",
@@ -76,6 +82,7 @@ def start(rec: HostRecord, save: Callable[[], None]) -> None:
         rec.machine,
         "--console=passive",
         "--link-journal=no",
+        "--capability=CAP_NET_ADMIN",
     ]
     try:
         rec.nspawn = procs.spawn(args, Path(rec.host_dir) / "nspawn.log")

@@ -12,7 +12,7 @@ from pathlib import Path
 from . import procs
 from ._run import tail
 from .errors import SandboxError
-from .host import SandboxHost, ssh_run
+from .host import SandboxHost, ssh_run, ssh_run_password
 from .state import HostRecord
 
 log = logging.getLogger("djaploy.sandbox")
@@ -20,12 +20,15 @@ log = logging.getLogger("djaploy.sandbox")
 READY_STATES = ("running", "degraded")
 
 
-def wait_all(records: list[HostRecord], boot_timeout: float, *, key_path: str, known_hosts_path: str) -> None:
-    """Wait for all new hosts in parallel; the first failure is raised."""
+def wait_all(records: list[HostRecord], boot_timeout: float, *, key_path: str, known_hosts_path: str,
+             root_password: str | None = None) -> None:
+    """Wait for all new hosts in parallel; the first failure is raised. With `root_password`
+    the hosts are asked as root with that password (they accept no key)."""
     deadline = time.monotonic() + boot_timeout
     stop = threading.Event()
     with ThreadPoolExecutor(max_workers=len(records)) as pool:
-        futures = [pool.submit(_wait_ready, rec, deadline, stop, key_path, known_hosts_path) for rec in records]
+        futures = [pool.submit(_wait_ready, rec, deadline, stop, key_path, known_hosts_path, root_password)
+                   for rec in records]
         try:
             for future in futures:
                 future.result()
@@ -33,7 +36,8 @@ def wait_all(records: list[HostRecord], boot_timeout: float, *, key_path: str, k
             stop.set()
 
 
-def _wait_ready(rec: HostRecord, deadline: float, stop: threading.Event, key_path: str, known_hosts_path: str) -> None:
+def _wait_ready(rec: HostRecord, deadline: float, stop: threading.Event, key_path: str, known_hosts_path: str,
+                root_password: str | None) -> None:
     """Poll `systemctl is-system-running` over SSH until it says running (or degraded)."""
     host = SandboxHost(
         rec.name,
@@ -47,7 +51,11 @@ def _wait_ready(rec: HostRecord, deadline: float, stop: threading.Event, key_pat
         if not procs.is_alive(rec.nspawn):
             raise SandboxError(f"{rec.name}: systemd-nspawn exited during boot\n{_log_tail(rec)}")
         try:
-            proc = ssh_run(host, "systemctl is-system-running", timeout=15)
+            command = "systemctl is-system-running"
+            if root_password is None:
+                proc = ssh_run(host, command, timeout=15)
+            else:
+                proc = ssh_run_password(host, command, "root", root_password, timeout=15)
             answer = proc.stdout.strip()
             last = answer or tail(proc.stderr, 1)
             if answer in READY_STATES:

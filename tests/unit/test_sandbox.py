@@ -302,3 +302,25 @@ def test_cli_describe_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["ssh", "1", "--name", "empty", "--", "true"]) == 1
     assert "no host 1" in capsys.readouterr().err
     assert cli.main(["status", "--", "x"]) == 2
+
+
+def test_a_password_only_host_is_described_as_such_and_up_needs_its_variable(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    host = SandboxHost("vps1", "10.231.1.2", "10.231.1.1", key_path="/k", known_hosts_path="/kh",
+                       root_password_only=True)
+    text = cli.describe(host)
+    assert "root (password only; no other user)" in text and "deployer" not in text
+    monkeypatch.delenv("NO_SUCH_PASSWORD", raising=False)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert cli.main(["up", "--name", "empty", "--root-password-env", "NO_SUCH_PASSWORD"]) == 1
+    assert "NO_SUCH_PASSWORD" in capsys.readouterr().err
+
+
+def test_the_record_keeps_whether_root_logs_in_with_a_password_only() -> None:
+    record = HostRecord(name="vps1", index=1, subnet="10.231.1.0/30", address="10.231.1.2",
+                        host_side_address="10.231.1.1", netns="n", veth_host="a", veth_peer="b", machine="m",
+                        host_dir="/d", root_password_only=True)
+    assert HostRecord.from_dict(record.to_dict()).root_password_only is True
+    legacy = record.to_dict()
+    del legacy["root_password_only"]  # a state written before the option existed
+    assert HostRecord.from_dict(legacy).root_password_only is False

@@ -1,0 +1,58 @@
+"""Files that hold secrets (a mode giving group and others nothing): written so that no other
+user can read them at any moment. Part of the engine (`PyinfraPlan.put_text`/`put_file` call it),
+split off for size: it talks to pyinfra's host object, lazily imported like the engine's."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from typing import Any
+
+from djaploy.errors import RemoteError
+from djaploy.shell import install_private, q
+
+
+def is_private(mode: str) -> bool:
+    """A mode that gives group and others nothing (600, 400, 700): the file holds a secret."""
+    return int(mode, 8) & 0o077 == 0
+
+
+def put_private(plan: Any, step: str, content: bytes, path: str, owner: str, mode: str) -> bool:
+    """A file only its owner may read is never readable by anyone else, not for a moment.
+
+    pyinfra's files.put uploads first and chmods after (and with sudo goes through a
+    predictable /tmp name). Instead: upload as the login user into a fresh 0700 `mktemp -d`
+    folder, then, as root and under umask 077, copy it beside `path`, set owner and mode,
+    and rename it into place. Unchanged content, owner and mode: nothing is sent.
+    """
+    from pyinfra.api.command import StringCommand
+
+    started = time.monotonic()
+    wanted = f"{owner} {int(mode, 8):o} {hashlib.sha256(content).hexdigest()}"
+    current = plan.query(f"if [ -f {q(path)} ]; then stat -c '%U %a' {q(path)} | tr '\\n' ' '; "
+                         f"sha256sum < {q(path)} | cut -c1-64; fi")
+    if current.stdout.strip() == wanted:
+        plan.record(step, False, started)
+        return False
+    if plan.dry_run:
+        plan.record(step, True, started)
+        return True
+    ok, output = plan.host.run_shell_command(StringCommand("mktemp -d"), _sudo=False)
+    stage = output.stdout.strip()
+    if not ok or not stage.startswith("/"):
+        raise RemoteError(plan.target.name, step, f"mktemp -d failed: {output.stderr.strip()}")
+    staged = f"{stage}/upload"
+    install = install_private(staged, path, owner, mode)
+    try:
+        uploaded = plan.host.put_file(io.BytesIO(content), staged, _sudo=False)
+        ok, output = plan.host.run_shell_command(StringCommand(install), _sudo=plan.sudo) if uploaded else (False, None)
+    finally:
+        plan.host.run_shell_command(StringCommand(f"rm -rf {q(stage)}"), _sudo=False)
+    plan.engine.reporter.detail(f"[{plan.target.name}] {step} $ {install}")
+    if not ok:
+        plan.record(step, True, started, ok=False)
+        why = plan.engine.reporter.redact(output.stderr) if output else "the upload failed"
+        raise RemoteError(plan.target.name, step, why)
+    plan.record(step, True, started)
+    return True
