@@ -25,6 +25,7 @@ class ProjectFacts:
     project_name: str
     python_version: str
     dependencies: DependencySpec | None
+    health_check_path: str = "/"
 
 
 def project_name_of(settings_module: str) -> str:
@@ -64,6 +65,14 @@ def settings_path_of(project_dir: Path, module: str) -> Path:
     raise ConfigError(f"the settings module {module} (from manage.py) is not a file in {project_dir}")
 
 
+def health_check_path_of(settings_path: Path) -> str:
+    """A page a fresh project answers with DEBUG off: startproject's "/" is a 404 then, its admin login is not."""
+    urls = settings_path.parent / "urls.py"
+    if urls.is_file() and "admin.site.urls" in urls.read_text(errors="replace"):
+        return "/admin/login/"
+    return "/"
+
+
 def _git_root_or(folder: Path) -> Path:
     try:
         return find_git_root(folder)
@@ -84,6 +93,7 @@ def inspect_new_project(manage_py: Path, infra_dir: Path | None = None) -> Proje
         if NO_DEPENDENCY_FILES not in str(error):
             raise
         spec = None
-    return ProjectFacts(project_dir, git_root, (infra_dir or project_dir / "infra").resolve(),
-                        settings_path_of(project_dir, module), project_name_of(module),
-                        python_version_of(project_dir, git_root), spec)
+    settings_path = settings_path_of(project_dir, module)
+    return ProjectFacts(project_dir, git_root, (infra_dir or project_dir / "infra").resolve(), settings_path,
+                        project_name_of(module), python_version_of(project_dir, git_root), spec,
+                        health_check_path_of(settings_path))

@@ -14,6 +14,7 @@ from packaging.utils import canonicalize_name
 
 from djaploy.dependencies import DependencySpec, requirement_names
 from djaploy.dependencies.requirements_txt import included_files
+from djaploy.verify import WorkingTree
 
 PACKAGE = "gunicorn"
 
@@ -45,20 +46,6 @@ class RunCommand:
 DependencyChange = AddLine | RunCommand
 
 
-class _Folder:
-    """The working tree, for `included_files` (a `SourceTree`)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def read(self, path: str) -> str | None:
-        file = self.root / path
-        return file.read_text(errors="replace") if file.is_file() else None
-
-    def directory(self) -> Path:
-        return self.root
-
-
 def _names(requirements: list[str]) -> set[str]:
     found = set()
     for text in requirements:
@@ -78,7 +65,7 @@ def declared_names(spec: DependencySpec, git_root: Path) -> set[str]:
     folder = git_root / spec.directory
     if spec.manager == "pip":
         text = (folder / "requirements.txt").read_text()
-        return requirement_names(text + included_files(spec.files[0], text, _Folder(git_root)))
+        return requirement_names(text + included_files(spec.files[0], text, WorkingTree(git_root)))
     if spec.manager == "pipenv":
         return {canonicalize_name(name) for name in _toml(folder / "Pipfile").get("packages", {})}
     pyproject = _toml(folder / "pyproject.toml")

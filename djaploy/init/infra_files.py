@@ -52,6 +52,8 @@ config = DjaployConfig(
     project_name={_q(facts.project_name)},
     python_version={_q(facts.python_version)},
 {manager}    deployment_strategy={_q(answers.strategy)},
+    # A deploy goes live only once this page answers 2xx (point it at a health view of your own).
+    health_check_path={_q(facts.health_check_path)},
     # Read from YOUR environment when you deploy (export {variable}=...), never written here.
     secrets={{{_q(SECRET_KEY_VARIABLE)}: {_q("env:" + variable)}}},
 )

@@ -69,6 +69,7 @@ def test_flat_project_gets_infra_settings_and_gunicorn_and_passes_verify(tmp_pat
     config, [target] = load_targets(facts.infra_dir, "production")
     assert (config.project_name, config.dependency_manager, config.deployment_strategy) == ("mysite", "pip", "zero_downtime")
     assert config.python_version == f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert config.health_check_path == "/admin/login/"  # "/" is a 404 with DEBUG off; startproject routes the admin
     assert (target.ssh_host, target.ssh_user, target.domains) == ("203.0.113.7", "deploy", ("shop.example.com",))
     assert target.secrets == {"DJANGO_SECRET_KEY": SECRET}
     report = verify(facts.infra_dir, Options(env="production"))
@@ -135,6 +136,8 @@ def test_nested_uv_project_adds_gunicorn_with_uv_at_the_git_root(tmp_path: Path)
     assert facts.settings_path == root / "blog" / "blog" / "settings.py"
     assert plan.command == RunCommand(root, ("uv", "add", "--no-sync", "gunicorn"))
     assert "requirements.txt" not in {c.path.name for c in plan.files}
+    (root / "blog" / "blog" / "urls.py").write_text("urlpatterns = []\n")
+    assert inspect_new_project(manage_py).health_check_path == "/"
     assert 'dependency_manager="uv"' in next(c.after for c in plan.files if c.path.name == "config.py")
     (root / "pyproject.toml").write_text('[project]\nname = "blog"\nversion = "0"\ndependencies = ["django", "Gunicorn>=22"]\n')
     assert init(manage_py)[1].command is None
@@ -222,3 +225,10 @@ def test_the_command_shows_diffs_asks_for_yes_then_writes_once(tmp_path: Path) -
     assert again.returncode == 0, again.stderr
     assert "nothing to change" in again.stdout
     assert set(git(site, "status", "--porcelain").splitlines()) == {"?? infra/", " M mysite/settings.py", "?? requirements.txt"}
+
+
+def test_the_command_finds_a_nested_manage_py_from_the_folder_above(tmp_path: Path) -> None:
+    startproject(tmp_path / "outer", "blog", nested=True)
+    shown = run_init(tmp_path / "outer", "--host", "203.0.113.9")
+    assert "+++ b/blog/infra/config.py" in shown.stdout and "+++ b/blog/requirements.txt" in shown.stdout, shown.stderr
+    assert not (tmp_path / "outer" / "blog" / "infra").exists()

@@ -120,5 +120,7 @@ def _infra_dir() -> Path | None:
 
 
 def _manage_py_candidates() -> list[Path]:
+    """manage.py as run, beside the infra folder, here, or the only one a level down (`startproject NAME`)."""
     infra = _infra_dir()
-    return [Path(sys.argv[0]), *([infra.parent] if infra else []), Path.cwd()]
+    below = sorted(Path.cwd().glob("*/manage.py"))
+    return [Path(sys.argv[0]), *([infra.parent] if infra else []), Path.cwd(), *(below if len(below) == 1 else [])]
