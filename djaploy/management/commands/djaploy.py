@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from djaploy.modules.options import did_you_mean
 
 APP = "djaploy"
+PREFIX = f"{APP}_"  # djaploy_init is `manage.py djaploy init` (a bare `init` would clash with other apps)
 
 
 class _ListingFormatter(argparse.RawDescriptionHelpFormatter, DjangoHelpFormatter):
@@ -25,11 +26,19 @@ class _ListingFormatter(argparse.RawDescriptionHelpFormatter, DjangoHelpFormatte
 
 
 def subcommands() -> list[str]:
-    """djaploy's own management commands (this package's modules), but this one."""
+    """djaploy's own management commands (this package's modules), but this one; without the djaploy_ prefix."""
     from djaploy.management import commands
 
-    return sorted(info.name for info in pkgutil.iter_modules(commands.__path__)
+    return sorted(info.name.removeprefix(PREFIX) for info in pkgutil.iter_modules(commands.__path__)
                   if not info.name.startswith("_") and info.name != APP)
+
+
+def module_of(name: str) -> str:
+    """The command module of a subcommand name: "init" -> "djaploy_init"."""
+    from djaploy.management import commands
+
+    prefixed = PREFIX + name
+    return prefixed if any(info.name == prefixed for info in pkgutil.iter_modules(commands.__path__)) else name
 
 
 class Command(BaseCommand):
@@ -38,7 +47,7 @@ class Command(BaseCommand):
 
     def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         parser = super().create_parser(prog_name, subcommand, formatter_class=_ListingFormatter, **kwargs)
-        lines = [f"  {name:16} {load_command_class(APP, name).help}" for name in subcommands()]
+        lines = [f"  {name:16} {load_command_class(APP, module_of(name)).help}" for name in subcommands()]
         parser.epilog = "commands (each takes its own options; `<command> --help` shows them):\n" + "\n".join(lines)
         return parser
 
@@ -53,12 +62,12 @@ class Command(BaseCommand):
             super().run_from_argv(argv)  # --help, or a usage error listing the commands
             return
         name = self._known(words[0], exit_on_error=True)
-        load_command_class(APP, name).run_from_argv([argv[0], f"{APP} {name}", *words[1:]])
+        load_command_class(APP, module_of(name)).run_from_argv([argv[0], f"{APP} {name}", *words[1:]])
 
     def handle(self, *args: Any, **options: Any) -> None:
         """call_command("djaploy", "status", "--env", "production") from code."""
         name = self._known(options["command"])
-        call_command(name, *options["arguments"], stdout=self.stdout, stderr=self.stderr)
+        call_command(module_of(name), *options["arguments"], stdout=self.stdout, stderr=self.stderr)
 
     def _known(self, name: str, exit_on_error: bool = False) -> str:
         known = subcommands()
