@@ -54,7 +54,7 @@ print(f"polls\t{polls}", file=sys.stderr)
 # A release whose health view fails every other request (each gunicorn worker counts its own).
 FLAKY = (
     "def health(request):\n",
-    "_health_calls = [0]\n\n\ndef health(request):\n    _health_calls[0] += 1\n    if _health_calls[0] % 2:\n"
+    "def health(request):\n    health.calls = getattr(health, 'calls', 0) + 1\n    if health.calls % 2:\n"
     "        return HttpResponse('fails every other request', status=500)\n",
 )
 
