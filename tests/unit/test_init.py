@@ -13,7 +13,7 @@ from pathlib import Path
 import django
 import pytest
 
-from djaploy.init import Answers, apply, find_manage_py, inspect_new_project, plan_init, secret_variable
+from djaploy.init import Answers, apply, inspect_new_project, plan_init, secret_variable
 from djaploy.init.facts import project_name_of
 from djaploy.init.gunicorn import AddLine, RunCommand, gunicorn_change
 from djaploy.init.settings_block import MARKER, with_djaploy_settings
