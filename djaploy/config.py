@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
+from djaploy.modules.options import ENV_NAME_RE, ENV_PREFIX
 from djaploy.release_settings import check_notifications, check_versioning
 from djaploy.validation import (
     DIR,
@@ -60,13 +61,12 @@ DEPLOYMENT_STRATEGIES = ("in_place", "zero_downtime", "bluegreen")
 #: how a project locks its dependencies; detected from its files unless config.py sets one
 DEPENDENCY_MANAGERS = ("pip", "poetry", "pipenv", "uv", "pep621")
 #: a secret whose value is "env:NAME" is read from the deployer's environment variable NAME
-SECRET_ENV_PREFIX = "env:"
+SECRET_ENV_PREFIX = ENV_PREFIX
 
-ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 APP_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 LINUX_USER_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
-#: a URL path (and query) as it goes on the wire: no space, quote or shell metacharacter ($ ` ( ) ; ...)
 HOSTNAME_RE = re.compile(r"(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+#: a URL path (and query) as it goes on the wire: no space, quote or shell metacharacter ($ ` ( ) ; ...)
 URL_PATH_RE = re.compile(r"/(?:[A-Za-z0-9\-._~/?=&:@+,!*]|%[0-9A-Fa-f]{2})*")
 
 

@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from djaploy.errors import ConfigError
-from djaploy.modules.options import did_you_mean
+from djaploy.modules.options import ENV_NAME_RE, did_you_mean, env_variable
 
-ENV_PREFIX = "env:"
 INCREMENTS = ("patch", "minor", "major")
 BUILTIN_GENERATORS = ("simple", "llm")
 DOTTED_RE = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*([.:][A-Za-z_]\w*)")
@@ -106,7 +105,7 @@ def _unknown(given: Mapping[str, Any], valid: tuple[str, ...], where: str) -> st
 def _env_or_text(value: Any, where: str) -> str | None:
     if not isinstance(value, str) or not value:
         return f"{where} must be a non-empty string (or 'env:NAME'), got {value!r}"
-    if value.startswith(ENV_PREFIX) and not re.fullmatch(r"[A-Za-z_]\w*", value[len(ENV_PREFIX):]):
+    if (variable := env_variable(value)) is not None and not ENV_NAME_RE.fullmatch(variable):
         return f"{where}: 'env:' must be followed by a variable name"
     return None
 
@@ -259,8 +258,7 @@ def resolve_env_values(settings: Any, environ: Mapping[str, str] = os.environ, *
     """A copy of frozen `settings` with every 'env:NAME' string replaced by $NAME; unset is an error."""
     changes = {}
     for name, value in vars(settings).items():
-        if isinstance(value, str) and value.startswith(ENV_PREFIX):
-            variable = value[len(ENV_PREFIX):]
+        if isinstance(value, str) and (variable := env_variable(value)) is not None:
             if variable not in environ:
                 raise ConfigError(f"{name} reads ${variable}, which is not set in your environment", field=where)
             changes[name] = environ[variable]

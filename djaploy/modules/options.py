@@ -33,6 +33,9 @@ from urllib.parse import urlsplit
 from djaploy.errors import ConfigError, display_path
 
 __all__ = [
+    "ENV_NAME_RE",
+    "ENV_PREFIX",
+    "env_variable",
     "Fail",
     "check_email",
     "check_option_names",
@@ -46,9 +49,18 @@ __all__ = [
     "read_ca_pem",
 ]
 
+#: a value "env:NAME" is read from the deployer's environment variable NAME at command time
+#: (secrets, webhook URLs, DNS credentials): the repository never holds it
+ENV_PREFIX = "env:"
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 HOSTNAME_RE = re.compile(r"[A-Za-z0-9.:-]+")  # urlsplit's hostname: IPv6 without brackets
+
+def env_variable(value: str) -> str | None:
+    """The variable an "env:NAME" value names (None for a literal value)."""
+    return value[len(ENV_PREFIX):] if value.startswith(ENV_PREFIX) else None
+
 
 #: raises the ConfigError for (option, what is wrong with it)
 Fail = Callable[[str, str], NoReturn]

@@ -17,10 +17,13 @@ from typing import TYPE_CHECKING, NoReturn
 from djaploy.errors import ConfigError, display_path
 from djaploy.modules.base import load_module_class
 from djaploy.modules.options import (
+    ENV_NAME_RE,
+    ENV_PREFIX,
     Fail,
     check_email,
     check_option_names,
     check_url,
+    env_variable,
     is_ip_address,
     module_options,
     option_error,
@@ -38,11 +41,9 @@ OPTION_NAMES = ("email", "acme_server", "staging", "ca_bundle", "domains",
                 "challenge", "dns_plugin", "dns_credentials", "dns_propagation_seconds", "dns_package")
 DNS_OPTIONS = OPTION_NAMES[6:]
 #: a value of dns_credentials read from the deployer's environment (like secrets)
-ENV_PREFIX = "env:"
 DOMAIN_RE = re.compile(r"(?i)(\*\.)?([a-z0-9_-]+\.)+[a-z0-9-]+")
 PLUGIN_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 CREDENTIAL_KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DEBIAN_PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 
 
@@ -182,8 +183,7 @@ def resolve_credentials(dns: DnsChallenge, environ: Mapping[str, str], fail: Fai
     """Read each "env:NAME" value from `environ` (the deployer's shell)."""
     resolved = []
     for key, value in dns.credentials:
-        if value.startswith(ENV_PREFIX):
-            variable = value[len(ENV_PREFIX):]
+        if (variable := env_variable(value)) is not None:
             if not environ.get(variable):
                 fail("dns_credentials", f"{key} reads ${variable}, which is not set in your environment")
             value = environ[variable]
