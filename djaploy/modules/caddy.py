@@ -32,6 +32,7 @@ from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.modules.base import BaseModule, stop_other_web_server
 from djaploy.modules.options import (
+    check_bool,
     check_email,
     check_option_names,
     check_url,
@@ -67,9 +68,7 @@ def caddy_options(target: Target, config_dir: Path | None) -> CaddyOptions:
         raise option_error(target, config_dir, NAME, key, message)
 
     check_option_names(raw, OPTION_NAMES, fail)
-    https = raw.get("https", True)
-    if not isinstance(https, bool):
-        fail("https", f"expected True or False, got {https!r}")
+    https = check_bool(raw, "https", True, fail)
     acme_ca = check_url(raw["acme_ca"], "acme_ca", fail) if "acme_ca" in raw else None
     root = None
     if "acme_ca_root" in raw:

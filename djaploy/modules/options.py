@@ -37,6 +37,7 @@ __all__ = [
     "ENV_PREFIX",
     "env_variable",
     "Fail",
+    "check_bool",
     "check_email",
     "check_option_names",
     "checked_options",
@@ -144,6 +145,14 @@ def checked_options(target: Host, config_dir: Path | None, module: str | object,
 
         check_option_names(target.module_options.get(spelling, {}), allowed, fail)
     return module_options(target, module)
+
+
+def check_bool(options: Mapping[str, Any], key: str, default: bool, fail: Fail) -> bool:
+    """options[key] (or `default`) as a bool; anything else is refused (1 is not True here)."""
+    value = options.get(key, default)
+    if not isinstance(value, bool):
+        fail(key, f"expected True or False, got {value!r}")
+    return value
 
 
 def check_url(value: Any, key: str, fail: Fail) -> str:

@@ -20,6 +20,7 @@ from djaploy.modules.options import (
     ENV_NAME_RE,
     ENV_PREFIX,
     Fail,
+    check_bool,
     check_email,
     check_option_names,
     check_url,
@@ -91,9 +92,7 @@ def certs_options(target: Target, config_dir: Path | None,
         raise option_error(target, config_dir, NAME, key, message)
 
     check_option_names(raw, OPTION_NAMES, fail)
-    staging = raw.get("staging", False)
-    if not isinstance(staging, bool):
-        fail("staging", f"expected True or False, got {staging!r}")
+    staging = check_bool(raw, "staging", False, fail)
     if "acme_server" in raw:
         if staging:
             fail("staging", "give either acme_server or staging=True, not both")
