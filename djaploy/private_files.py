@@ -24,31 +24,37 @@ def put_private(plan: Any, step: str, content: bytes, path: str, owner: str, mod
     pyinfra's files.put uploads first and chmods after (and with sudo goes through a
     predictable /tmp name). Instead: upload as the login user into a fresh 0700 `mktemp -d`
     folder, then, as root and under umask 077, copy it beside `path`, set owner and mode,
-    and rename it into place. Unchanged content, owner and mode: nothing is sent.
+    and rename it into place. Unchanged content, owner and mode: nothing is sent. Three round
+    trips when it changes (check and folder, upload, install and clean-up), one when it does not.
     """
     from pyinfra.api.command import StringCommand
 
     started = time.monotonic()
     wanted = f"{owner} {int(mode, 8):o} {hashlib.sha256(content).hexdigest()}"
-    current = plan.query(f"if [ -f {q(path)} ]; then stat -c '%U %a' {q(path)} | tr '\\n' ' '; "
-                         f"sha256sum < {q(path)} | cut -c1-64; fi")
-    if current.stdout.strip() == wanted:
+    current = (f"if [ -f {q(path)} ]; then stat -c '%U %a' {q(path)} | tr '\\n' ' '; "
+               f"sha256sum < {q(path)} | cut -c1-64; fi")
+    if plan.dry_run:
+        changed = plan.query(current).stdout.strip() != wanted
+        plan.record(step, changed, started)
+        return changed
+    # One round trip: compare, and only when the file must change make the login user's 0700 folder.
+    prepare = (f'if [ "$({current})" = {q(wanted)} ]; then echo unchanged; '
+               f'else d=$(mktemp -d) && chown {q(plan.target.ssh_user)} "$d" && echo "$d"; fi')
+    ok, output = plan.host.run_shell_command(StringCommand(prepare), _sudo=plan.sudo)
+    stage = output.stdout.strip()
+    if ok and stage == "unchanged":
         plan.record(step, False, started)
         return False
-    if plan.dry_run:
-        plan.record(step, True, started)
-        return True
-    ok, output = plan.host.run_shell_command(StringCommand("mktemp -d"), _sudo=False)
-    stage = output.stdout.strip()
     if not ok or not stage.startswith("/"):
         raise RemoteError(plan.target.name, step, f"mktemp -d failed: {output.stderr.strip()}")
-    staged = f"{stage}/upload"
-    install = install_private(staged, path, owner, mode)
-    try:
-        uploaded = plan.host.put_file(io.BytesIO(content), staged, _sudo=False)
-        ok, output = plan.host.run_shell_command(StringCommand(install), _sudo=plan.sudo) if uploaded else (False, None)
-    finally:
-        plan.host.run_shell_command(StringCommand(f"rm -rf {q(stage)}"), _sudo=False)
+    install = install_private(f"{stage}/upload", path, owner, mode)
+    if plan.host.put_file(io.BytesIO(content), f"{stage}/upload", _sudo=False):
+        # ...and one for the install, which removes the folder whatever happened.
+        ok, output = plan.host.run_shell_command(
+            StringCommand(f"{install}; status=$?; rm -rf {q(stage)}; exit $status"), _sudo=plan.sudo)
+    else:
+        plan.host.run_shell_command(StringCommand(f"rm -rf {q(stage)}"), _sudo=plan.sudo)
+        ok, output = False, None
     plan.engine.reporter.detail(f"[{plan.target.name}] {step} $ {install}")
     if not ok:
         plan.record(step, True, started, ok=False)
