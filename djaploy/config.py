@@ -19,9 +19,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
+from djaploy.fleet import DEFAULT_ROLES, ROLES
 from djaploy.modules.options import ENV_NAME_RE, ENV_PREFIX
 from djaploy.release_settings import check_notifications, check_versioning
 from djaploy.validation import (
+    BOOL,
     DIR,
     FILE,
     INT,
@@ -95,6 +97,10 @@ def _secret_value(value: str) -> str | None:
         name = value[len(SECRET_ENV_PREFIX) :]
         return None if ENV_NAME_RE.fullmatch(name) else f"{value!r}: 'env:' must be followed by a variable name"
     return _no_newline(value)
+
+
+def not_empty_list(items: list[str]) -> str | None:
+    return "must name at least one role, like ['web']" if not items else None
 
 
 def _no_newline(value: str) -> str | None:
@@ -202,6 +208,13 @@ class HostConfig(Validated):
     swap_mb: int | None = _inherited("swap_mb")
     hostname: str | None = setting(STR, None, check=matches(HOSTNAME_RE, "{v!r} is not a host name (letters, digits, "
                                                             "'-', dot-separated labels)"))
+    #: what the host runs (djaploy.fleet): web, worker, db, lb; one host may hold several
+    roles: list[str] = setting(STR_LIST, factory=lambda: list(DEFAULT_ROLES), check=all_of(
+        not_empty_list, each(one_of(ROLES, "role")), unique("role")))
+    #: the address the environment's other hosts reach this one at (database, load balancer); None = ssh_host
+    private_address: str | None = setting(STR, None, check=_ssh_host)
+    #: the web host that runs the once-per-deploy steps (migrations); default: the first web host
+    primary: bool = setting(BOOL, False)
 
 
 def inherited_settings(config: DjaployConfig, host: HostConfig) -> dict[str, Any]:
@@ -259,5 +272,9 @@ class Target:
     timezone: str | None = None
     swap_mb: int = 1024
     hostname: str | None = None  # bootstrap sets it when given
+    roles: tuple[str, ...] = DEFAULT_ROLES
+    #: never None: ssh_host when the inventory gives none
+    private_address: str = ""
+    primary: bool = False
 
     __repr__ = repr_hiding_secrets

@@ -19,6 +19,7 @@ from typing import Any
 from djaploy.config import SECRET_ENV_PREFIX, DjaployConfig, HostConfig, Target, inherited_settings
 from djaploy.configured_modules import check_configured_modules, check_module_options
 from djaploy.errors import ConfigError, display_path
+from djaploy.fleet import check_fleet
 from djaploy.modules.options import did_you_mean
 
 __all__ = ["display_path", "list_environments", "load_config", "load_inventory", "load_targets", "resolve_targets"]
@@ -234,6 +235,9 @@ def _resolve_target(config: DjaployConfig, host: HostConfig, env: str, environ: 
         "secrets": _resolve_secrets(config, host, settings["secrets"], environ, source_file),
         "source_file": source_file,
         "hostname": host.hostname,
+        "roles": tuple(host.roles),
+        "private_address": host.private_address or host.ssh_host,
+        "primary": host.primary,
     })
 
 
@@ -241,7 +245,9 @@ def resolve_targets(config: DjaployConfig, hosts: Sequence[HostConfig], env: str
                     environ: Mapping[str, str] = os.environ, source_file: str | Path) -> list[Target]:
     """Merge config and hosts into Targets, reading "env:" secrets from `environ` (the deployer's shell)."""
     _check_hosts(hosts, env, str(source_file))
-    return [_resolve_target(config, host, env, environ, str(source_file)) for host in hosts]
+    targets = [_resolve_target(config, host, env, environ, str(source_file)) for host in hosts]
+    check_fleet(targets, file=str(source_file))
+    return targets
 
 
 def load_targets(config_dir: Path, env: str, *,

@@ -73,6 +73,7 @@ def _dict_of(value_type: type) -> Callable[[Any], str | None]:
 
 STR = Kind("str", _instance_of(str))
 INT = Kind("int", _instance_of(int))
+BOOL = Kind("bool", _instance_of(bool))
 DIR = Kind("str or Path", _instance_of(str, PurePath), Path)
 FILE = Kind("str or Path", _instance_of(str, PurePath), str)
 #: a path inside the project (like manage.py's), kept in POSIX form: it names a file in the release too

@@ -129,6 +129,11 @@ def create_network(netns: str, veth_host: str, veth_peer: str, subnet: IPv4Netwo
     run([*inside, "ip", "addr", "add", f"{vps_addr}/{PREFIX}", "dev", veth_peer])
     run([*inside, "ip", "link", "set", veth_peer, "up"])
     run([*inside, "ip", "link", "set", "lo", "up"])
+    # Hosts of a fleet reach each other (database, load balancer) through the host side, as on a
+    # provider's private network: a route to the pool, and forwarding on this link only (the
+    # machine's global ip_forward stays as it is; fleet-notes "Hosts reaching each other").
+    run([*inside, "ip", "route", "add", str(POOL), "via", host_addr])
+    run(["sysctl", "-q", "-w", f"net.ipv4.conf.{veth_host}.forwarding=1"])
 
 
 def delete_network(netns: str, veth_host: str, veth_peer: str) -> None:

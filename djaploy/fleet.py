@@ -1,0 +1,61 @@
+"""Which host does what in an environment: roles, the primary, the addresses hosts use for each other.
+
+A host's `roles` say what it runs (`web`: the app behind a web server; `worker`: background services;
+`db`: PostgreSQL; `lb`: the load balancer). The primary is the one `web` host that runs the
+once-per-deploy steps (migrations). These rules need the whole inventory at once, so they live
+here and run after every host resolved (`check_fleet`); config.py only checks each role's spelling.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from djaploy.errors import ConfigError, display_path
+
+__all__ = ["APP_ROLES", "DEFAULT_ROLES", "ROLES", "check_fleet", "primary", "with_role"]
+
+ROLES = ("web", "worker", "db", "lb")
+DEFAULT_ROLES = ("web",)
+#: roles that run the app's code (a release is staged on them; they get the app's environment)
+APP_ROLES = ("web", "worker")
+#: the module that makes a `db` host useful
+POSTGRES_MODULE = "djaploy.modules.postgres"
+
+
+class _Host(Protocol):
+    name: str
+    roles: tuple[str, ...]
+    primary: bool
+    modules: tuple[str, ...]
+
+
+def with_role(hosts: Sequence[_Host], role: str) -> list[_Host]:
+    """The hosts holding `role`, in inventory order."""
+    return [host for host in hosts if role in host.roles]
+
+
+def primary(hosts: Sequence[_Host]) -> _Host:
+    """The host that runs the once-per-deploy steps: the one marked primary=True, else the first web host."""
+    marked = [host for host in hosts if host.primary]
+    return marked[0] if marked else with_role(hosts, "web")[0]
+
+
+def check_fleet(hosts: Sequence[_Host], *, file: str) -> None:
+    """Rules over the whole environment; a broken one is a ConfigError naming the file before any host is touched."""
+    where = display_path(file)
+    if not with_role(hosts, "web"):
+        raise ConfigError("no host has the 'web' role; give at least one host roles=['web'] (the default when "
+                          "roles= is left out)", file=where, field="roles")
+    marked = [host.name for host in hosts if host.primary]
+    if len(marked) > 1:
+        raise ConfigError(f"hosts {', '.join(marked)} are all marked primary=True; mark exactly one (the web host "
+                          "that runs migrations), or none to use the first web host", file=where, field="primary")
+    for host in hosts:
+        if host.primary and "web" not in host.roles:
+            raise ConfigError(f"host {host.name} is primary=True but has no 'web' role; the primary runs the "
+                              "app's migrations, so it must be a web host", file=where, field="primary")
+        if "db" in host.roles and POSTGRES_MODULE not in host.modules:
+            raise ConfigError(f"host {host.name} has the 'db' role, but {POSTGRES_MODULE!r} is not in config.py's "
+                              "modules; add it (with module_options={'postgres': {'password': 'env:...'}}) or drop "
+                              "the role", file=where, field="roles")
