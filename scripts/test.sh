@@ -4,4 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec .venv/bin/python -m pytest -ra "$@"
+# Test modules run side by side (pytest-xdist, one file per worker: a module shares its sandbox hosts);
+# most of an end-to-end test is waiting on a host. DJAPLOY_TEST_WORKERS=0 runs everything in this process.
+workers=${DJAPLOY_TEST_WORKERS:-3}
+if [ "$workers" = 0 ]; then
+    exec .venv/bin/python -m pytest -ra "$@"
+fi
+exec .venv/bin/python -m pytest -ra -n "$workers" --dist loadfile "$@"
