@@ -77,6 +77,12 @@ class BaseModule:
         if self.option_names is not None:
             checked_options(target, config_dir, self, self.option_names)
 
+    def secret_values(self, target: Target, config_dir: Path | None) -> list[str]:
+        """Values of this host's options that must never show in output or logs (passwords, API
+        tokens: "env:" ones as read from the deployer's environment, where set). Called once per
+        command, after check_target; djaploy hides them as it hides `secrets`."""
+        return []
+
     def configure_server(self, ctx: HostContext) -> None:
         """Provision the host (packages, users, directories, base config). Must be idempotent."""
 
