@@ -28,7 +28,11 @@ from djaploy.config import Target
 from djaploy.context import HostContext
 from djaploy.modules.base import BaseModule
 from djaploy.modules.postgres.options import NAME, password, settings_for
-from djaploy.modules.postgres.server_config import database_host, database_url, is_app_host
+from djaploy.modules.postgres.server_config import (
+    database_host,
+    database_url,
+    is_app_host,
+)
 from djaploy.modules.postgres.steps import configure_database_host, install_client
 
 

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import quote
 
 from djaploy.inventory import MIN_SECRET_LENGTH
-from djaploy.modules.options import ENV_NAME_RE, ENV_PREFIX, checked_options, env_variable, option_error
+from djaploy.modules.options import (
+    ENV_NAME_RE,
+    ENV_PREFIX,
+    checked_options,
+    env_variable,
+    option_error,
+)
 from djaploy.redact import hide_everywhere
 
 if TYPE_CHECKING:

@@ -32,10 +32,10 @@ def saslprep(password: str) -> str:
                   stringprep.in_table_c9, stringprep.in_table_a1)
     if any(check(c) for c in text for check in prohibited):
         return password
-    if any(stringprep.in_table_d1(c) for c in text):
-        if any(stringprep.in_table_d2(c) for c in text) or not (stringprep.in_table_d1(text[0])
-                                                               and stringprep.in_table_d1(text[-1])):
-            return password
+    right_to_left = any(stringprep.in_table_d1(c) for c in text)
+    if right_to_left and (any(stringprep.in_table_d2(c) for c in text)
+                          or not (stringprep.in_table_d1(text[0]) and stringprep.in_table_d1(text[-1]))):
+        return password  # RFC 3454's bidi rule
     return text
 
 
@@ -51,8 +51,11 @@ def verifier(password: str, salt: bytes | None = None, iterations: int = ITERATI
     """The verifier PostgreSQL stores in pg_authid.rolpassword; a fresh random salt unless given."""
     salt = os.urandom(SALT_BYTES) if salt is None else salt
     _, stored_key, server_key = keys(password, salt, iterations)
-    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731 - three uses, one line
-    return f"{PREFIX}{iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+    return f"{PREFIX}{iterations}:{_b64(salt)}${_b64(stored_key)}:{_b64(server_key)}"
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
 
 
 def digest(stored: str) -> str:

@@ -16,7 +16,12 @@ from djaploy.context import HostContext
 from djaploy.errors import RemoteError
 from djaploy.modules.postgres import scram
 from djaploy.modules.postgres.options import Settings
-from djaploy.modules.postgres.server_config import CONF_D_NAME, conf_d_text, hba_lines, with_hba_block
+from djaploy.modules.postgres.server_config import (
+    CONF_D_NAME,
+    conf_d_text,
+    hba_lines,
+    with_hba_block,
+)
 
 SERVICE = "postgresql"
 POSTGRES_USER = "postgres"
