@@ -294,3 +294,45 @@ def test_a_changed_password_is_set_again() -> None:
     plan = DatabaseHostPlan(stored=scram.verifier("old-password"), exists=True)
     configure_database_host(HostContext(env="production", target=db, plan=plan), SETTINGS, "new-password", [web, db])
     assert [step for _, step in plan.calls if "password" in step][-1] == "postgres: set the password of role shop"
+
+
+# --- verify -------------------------------------------------------------------------------------
+
+
+def test_verify_flags_settings_that_ignore_database_url() -> None:
+    from djaploy.layout import AppPaths
+    from djaploy.verify.findings import Expected, settings_findings
+
+    paths = AppPaths("shop", "shop")
+    values = {"STATIC_ROOT": paths.static_root, "ALLOWED_HOSTS": ["*"], "SECRET_KEY_FROM": ["DJANGO_SECRET_KEY"]}
+    expected = Expected("production", paths, ("shop.example.com",), frozenset({"DJANGO_SECRET_KEY"}), frozenset(),
+                        database_url=True)
+    ignored = settings_findings({**values, "DEFAULT_ENGINE": "django.db.backends.sqlite3"}, expected, "production/web1",
+                                matches_local_key=None)
+    assert [f.id for f in ignored] == ["E013"] and "dj_database_url.config(" in ignored[0].hint
+    used = {**values, "DEFAULT_ENGINE": "django.db.backends.postgresql"}
+    assert settings_findings(used, expected, "production/web1", matches_local_key=None) == []
+    without_module = Expected("production", paths, ("shop.example.com",), frozenset({"DJANGO_SECRET_KEY"}), frozenset())
+    assert settings_findings({**values, "DEFAULT_ENGINE": "django.db.backends.sqlite3"}, without_module,
+                             "production/web1", matches_local_key=None) == []
+
+
+def test_verify_flags_max_connections_below_what_the_fleet_opens() -> None:
+    from djaploy.verify.findings import connection_findings
+
+    hosts = fleet(WEB1, WEB2, DB1, options={"max_connections": 10})
+    needed = connections_needed(hosts)
+    (finding,) = connection_findings("production", 10, needed)
+    assert finding.id == "W008" and f"max_connections': {needed}" in finding.hint
+    assert connection_findings("production", needed, needed) == []
+
+
+def test_deployed_environment_gives_the_probe_database_url(monkeypatch) -> None:
+    from djaploy.verify.deployed_settings import deployed_environment
+
+    web, db = fleet(WEB1, DB1)
+    monkeypatch.delenv(VARIABLE, raising=False)
+    with pytest.raises(ConfigError, match=f"reads \\${VARIABLE}"):
+        deployed_environment("production", web, [web, db])
+    monkeypatch.setenv(VARIABLE, "verify-password")
+    assert deployed_environment("production", web, [web, db])["DATABASE_URL"].startswith("postgres://shop:")
