@@ -209,8 +209,27 @@ def test_remote_dbshell_reaches_the_database(project: Project, hosts, sampled) -
     assert result.stdout.strip().splitlines()[-1] == "1", result.stdout
 
 
+def startup_answer(address: str, user: str = "ledger", database: str = "ledger") -> str:
+    """What PostgreSQL answers this machine: SSLRequest, TLS (unverified, like sslmode=require), then a
+    protocol 3.0 startup message; the text of the server's first reply."""
+    import socket
+    import ssl
+    import struct
+
+    with socket.create_connection((address, 5432), timeout=10) as raw:
+        raw.sendall(struct.pack("!ii", 8, 80877103))
+        assert raw.recv(1) == b"S", "the server does not offer TLS"
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with context.wrap_socket(raw) as tls:
+            body = struct.pack("!i", 196608) + f"user\0{user}\0database\0{database}\0\0".encode()
+            tls.sendall(struct.pack("!i", len(body) + 4) + body)
+            return tls.recv(4096).decode(errors="replace")
+
+
 def test_outsider_is_refused(project: Project, hosts) -> None:
     _, db, outsider = hosts
+    assert "no pg_hba.conf entry" in startup_answer(db.address)  # this machine
     remote(outsider, "apt-get install -y -qq postgresql-client >/dev/null 2>&1 || "
                      "(apt-get update -qq && apt-get install -y -qq postgresql-client >/dev/null)")
     result = ssh(outsider, f"psql -w 'host={db.address} dbname=ledger user=ledger sslmode=require' -c 'SELECT 1'")
