@@ -249,7 +249,7 @@ def _hook_name_problem(cls: type[BaseModule]) -> str | None:
     A legacy hook must take what it is called with (host, artifact_path)."""
     import difflib
 
-    hooks = [*HOOKS, *LEGACY_HOOKS]
+    hooks = [*HOOKS, "environment", *LEGACY_HOOKS]
     own = {name for klass in cls.__mro__ if klass not in (BaseModule, object) for name, value in vars(klass).items()
            if callable(value) and not name.startswith("_") and not hasattr(BaseModule, name)}
     for name in sorted(own - set(hooks)):

@@ -336,3 +336,25 @@ def test_deployed_environment_gives_the_probe_database_url(monkeypatch) -> None:
         deployed_environment("production", web, [web, db])
     monkeypatch.setenv(VARIABLE, "verify-password")
     assert deployed_environment("production", web, [web, db])["DATABASE_URL"].startswith("postgres://shop:")
+
+
+def test_app_environment_merges_module_variables_under_the_hosts_own() -> None:
+    from djaploy.modules.base import BaseModule, _hook_name_problem
+
+    class Search(BaseModule):
+        name = "search"
+
+        def environment(self, ctx: HostContext) -> dict[str, str]:
+            return {"SEARCH_URL": f"http://{ctx.fleet[-1].private_address}:7700", "DJANGO_DEBUG": "1"}
+
+    class Misspelt(BaseModule):
+        def enviroment(self, ctx: HostContext) -> dict[str, str]:
+            return {}
+
+    web, db = fleet(WEB1, DB1)
+    web = Target(**{**web.__dict__, "env_vars": {"DJANGO_DEBUG": "0"}})
+    variables = HostContext(env="production", target=web, plan=RecordingPlan(), fleet=(web, db),
+                            modules=(Search(),)).app_environment()
+    assert variables["SEARCH_URL"] == "http://10.0.0.20:7700"
+    assert variables["DJANGO_DEBUG"] == "0"  # the host's env_vars win
+    assert "did you mean 'environment'?" in (_hook_name_problem(Misspelt) or "")
