@@ -53,7 +53,11 @@ from djaploy.errors import ConfigError, DjaployError
 from djaploy.inventory import display_path, list_environments, load_config, load_targets
 from djaploy.layout import AppPaths
 from djaploy.project import Project, inspect_project
-from djaploy.verify.deployed_settings import deployed_environment, probe_findings, probe_settings
+from djaploy.verify.deployed_settings import (
+    deployed_environment,
+    probe_findings,
+    probe_settings,
+)
 from djaploy.verify.findings import (
     Expected,
     Finding,

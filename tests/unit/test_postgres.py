@@ -71,9 +71,9 @@ def test_the_verifier_answers_rfc_7677s_exchange() -> None:
     """RFC 7677's SCRAM-SHA-256 example: our keys give its client proof and server signature."""
     salt = base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ==")
     client_key, stored_key, server_key = scram.keys("pencil", salt, 4096)
-    auth_message = ("n=user,r=rOprNGfwEbeRWgbNEkqO,"
-                    "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,"
-                    "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0").encode()
+    auth_message = (b"n=user,r=rOprNGfwEbeRWgbNEkqO,"
+                    b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,"
+                    b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0")
     client_signature = hmac.new(stored_key, auth_message, hashlib.sha256).digest()
     proof = bytes(a ^ b for a, b in zip(client_key, client_signature, strict=True))
     assert base64.b64encode(proof).decode() == "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
@@ -358,3 +358,18 @@ def test_app_environment_merges_module_variables_under_the_hosts_own() -> None:
     assert variables["SEARCH_URL"] == "http://10.0.0.20:7700"
     assert variables["DJANGO_DEBUG"] == "0"  # the host's env_vars win
     assert "did you mean 'environment'?" in (_hook_name_problem(Misspelt) or "")
+
+
+def test_a_new_app_host_reloads_postgres_without_a_restart() -> None:
+    web, db = fleet(WEB1, DB1)
+    plan = DatabaseHostPlan()
+    configure_database_host(HostContext(env="production", target=db, plan=plan), SETTINGS, "a-password", [web, db])
+    web2, = [t for t in fleet(WEB1, WEB2, DB1) if t.name == "web2"]
+    again = DatabaseHostPlan(files=dict(plan.files), stored=plan.files[PASSWORD_SQL][0].split("'")[-2], exists=True)
+    configure_database_host(HostContext(env="production", target=db, plan=again), SETTINGS, "a-password",
+                            [web, web2, db])
+    assert [step for method, step in again.calls if method == "run"] == [
+        "postgres: reload the configuration (pg_hba.conf changed)"]
+    assert "10.0.0.12/32" in again.files["/etc/postgresql/15/main/pg_hba.conf"][0]
+    assert any("pg_reload_conf()" in command for command in again.commands)
+    assert "service postgresql daemon_reload=False" in again.commands

@@ -70,8 +70,11 @@ def configure_files(ctx: HostContext, settings: Settings, directory: str, fleet:
     hosts = ", ".join(line.rpartition("# ")[2] if "#" in line else "local socket" for line in lines) or "none"
     reload = plan.put_text(f"postgres: pg_hba.conf (app hosts: {hosts})", hba,
                            with_hba_block(current.stdout, settings, lines), owner=POSTGRES_USER, mode="640")
-    plan.service(f"postgres: {SERVICE} running", SERVICE, restarted=restart, reloaded=reload and not restart)
+    plan.service(f"postgres: {SERVICE} running", SERVICE, restarted=restart)
     wait_ready(ctx)
+    if reload and not restart:  # the server's own reload: no dependence on how systemd propagates one
+        plan.run("postgres: reload the configuration (pg_hba.conf changed)", psql("SELECT pg_reload_conf()"),
+                 as_user=POSTGRES_USER)
 
 
 def ensure_role_and_database(ctx: HostContext, settings: Settings) -> None:
