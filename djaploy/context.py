@@ -70,11 +70,13 @@ class Plan(Protocol):
         ...
 
 
-class EnvironmentSource(Protocol):
-    """A loaded module, as app_environment sees it (djaploy.modules.base.BaseModule; not imported
+class LoadedModule(Protocol):
+    """A loaded module, as the context sees it (djaploy.modules.base.BaseModule; not imported
     here: modules import this file)."""
 
     def environment(self, ctx: HostContext) -> dict[str, str]: ...
+
+    def secret_values(self, target: Target, config_dir: Path | None) -> list[str]: ...
 
 
 @dataclass
@@ -96,7 +98,7 @@ class HostContext:
     #: changes only its own host); () when the context was made for one host alone
     fleet: tuple[Target, ...] = ()
     #: the host's loaded modules, whose `environment` hooks app_environment merges
-    modules: Sequence[EnvironmentSource] = ()
+    modules: Sequence[LoadedModule] = ()
 
     @property
     def paths(self) -> AppPaths:

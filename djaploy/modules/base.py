@@ -165,7 +165,8 @@ def call_hook(ctx: HostContext, module: BaseModule, hook: str) -> None:
         except TypeError:  # a class without a source file
             source = None
         # The message reaches the output and the audit log: never with a secret in it.
-        redact = Redactor(ctx.target.secrets.values())
+        redact = Redactor([*ctx.target.secrets.values(),
+                           *(value for loaded in ctx.modules for value in loaded.secret_values(ctx.target, ctx.config_dir))])
         raise HookError(
             f"[{ctx.target.name}] module {_module_label(module)} failed in its {hook} hook: "
             f"{type(exc).__name__}: {redact(str(exc))}{_raised_at(exc, source)}\n"

@@ -27,7 +27,7 @@ from pathlib import Path
 from djaploy.config import Target
 from djaploy.context import HostContext
 from djaploy.modules.base import BaseModule
-from djaploy.modules.postgres.options import NAME, password, settings_for
+from djaploy.modules.postgres.options import NAME, hidden_forms, password, settings_for
 from djaploy.modules.postgres.server_config import (
     database_host,
     database_url,
@@ -49,6 +49,10 @@ class Module(BaseModule):
 
     def check_target(self, target: Target, config_dir: Path | None) -> None:
         settings_for(target, config_dir)  # every option error, before any connection
+
+    def secret_values(self, target: Target, config_dir: Path | None) -> list[str]:
+        """The password (as given and URL-encoded) where the deployer has set its variable."""
+        return hidden_forms(password(settings_for(target, config_dir), target, config_dir, required=False))
 
     def configure_server(self, ctx: HostContext) -> None:
         settings = settings_for(ctx.target, ctx.config_dir)

@@ -16,15 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import quote
 
-from djaploy.inventory import MIN_SECRET_LENGTH
 from djaploy.modules.options import (
+    MIN_SECRET_LENGTH,
     ENV_NAME_RE,
     ENV_PREFIX,
     checked_options,
     env_variable,
     option_error,
 )
-from djaploy.redact import hide_everywhere
 
 if TYPE_CHECKING:
     from djaploy.config import Target
@@ -80,8 +79,8 @@ def settings_for(target: Target, config_dir: Path | None) -> Settings:
 
 def password(settings: Settings, target: Target, config_dir: Path | None,
              environ: Mapping[str, str] = os.environ, *, required: bool = True) -> str:
-    """The password from the deployer's environment, registered with every Redactor (as given and
-    as DATABASE_URL encodes it). A missing variable is a ConfigError when `required`, else ''."""
+    """The password from the deployer's environment (hidden in output through Module.secret_values).
+    A missing variable is a ConfigError when `required`, else ''."""
     value = environ.get(settings.password_variable, "")
     if not value:
         if not required:
@@ -95,6 +94,10 @@ def password(settings: Settings, target: Target, config_dir: Path | None,
         raise option_error(target, config_dir, NAME, "password",
                            f"${settings.password_variable} is {len(value)} characters long; djaploy hides it in all "
                            f"output, and one this short would garble it: use at least {MIN_SECRET_LENGTH}")
-    hide_everywhere(value, quote(value, safe=""))
     return value
+
+
+def hidden_forms(value: str) -> list[str]:
+    """The password as given and as DATABASE_URL encodes it: output must show neither."""
+    return [value, quote(value, safe="")] if value else []
 
