@@ -19,11 +19,25 @@ from djaploy.strategies.common import clean_up, release_info, route_traffic, run
 NAME = "in_place"
 
 
-def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], activate: bool = False) -> str:
-    paths = ctx.paths
-    ctx.service = paths.service_for(NAME)
-    staging = f"{paths.code_dir}.new"
+def stage(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any]) -> str:
+    """Upload and extract the release beside the live code; returns the staging folder.
+    in_place prepares nothing before it switches (it has no release beside the live one)."""
+    ctx.service = ctx.paths.service_for(NAME)
+    staging = f"{ctx.paths.code_dir}.new"
     upload_and_extract(ctx, staging)
+    return staging
+
+
+def discard(ctx: HostContext, staging: str) -> None:
+    """Remove an extracted release that will not go live."""
+    if not ctx.plan.dry_run:
+        ctx.plan.run("remove the staged release", f"rm -rf {shell.q(staging)}")
+
+
+def go_live(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], staging: str,
+            activate: bool = False) -> str:
+    """Put the release in place, prepare it (venv, migrations, collectstatic) and restart onto it."""
+    paths = ctx.paths
     ctx.plan.run("put release in place", shell.replace_dir(staging, paths.code_dir), as_user=ctx.target.app_user)
     ctx.code_dir = paths.code_dir
     run_hooks(ctx, modules, "prepare_data", "prepare_release", "publish")
@@ -33,6 +47,10 @@ def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     assert ctx.release
     write_state(ctx, {"strategy": NAME, "current": ctx.release.name, "releases": {ctx.release.name: release_info(ctx)}})
     return f"release {ctx.release.name} is live"
+
+
+def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], activate: bool = False) -> str:
+    return go_live(ctx, modules, audit, stage(ctx, modules, audit))
 
 
 def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], to: str | None = None) -> str:
@@ -47,4 +65,4 @@ def activate(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any])
     raise DjaployError(f"[{ctx.target.name}] activate is for deployment_strategy='bluegreen'; in_place deploys go live at once")
 
 
-__all__ = ["activate", "deploy", "rollback"]
+__all__ = ["activate", "deploy", "discard", "rollback", "go_live", "stage"]
