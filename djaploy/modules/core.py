@@ -70,7 +70,8 @@ class Module(BaseModule):
         )
         plan.put_text("core: env file", ctx.env_file, shell.render_env_file(ctx.app_environment()),
                       owner=target.app_user, mode="600")
-        ctx.manage("core: migrate", "migrate", "--noinput")
+        if ctx.runs_migrations:  # a fleet's primary migrates once, after every host staged (djaploy.rollout)
+            ctx.manage("core: migrate", "migrate", "--noinput")
         ctx.manage("core: collectstatic", "collectstatic", "--noinput", "-v", "0")
 
     def verify(self, ctx: HostContext) -> None:
