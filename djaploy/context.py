@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from djaploy import shell
-from djaploy.migrate import manage_command
 from djaploy.layout import ENV_FILE_NAME, AppPaths, AppService, project_subdir
+from djaploy.migrate import manage_command
 
 if TYPE_CHECKING:
     from djaploy.artifact import Release

@@ -14,7 +14,13 @@ from djaploy.context import HostContext
 from djaploy.errors import DjaployError
 from djaploy.modules.base import BaseModule
 from djaploy.state import write_state
-from djaploy.strategies.common import clean_up, release_info, route_traffic, run_hooks, upload_and_extract
+from djaploy.strategies.common import (
+    clean_up,
+    release_info,
+    route_traffic,
+    run_hooks,
+    upload_and_extract,
+)
 
 NAME = "in_place"
 
@@ -65,4 +71,4 @@ def activate(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any])
     raise DjaployError(f"[{ctx.target.name}] activate is for deployment_strategy='bluegreen'; in_place deploys go live at once")
 
 
-__all__ = ["activate", "deploy", "discard", "rollback", "go_live", "stage"]
+__all__ = ["activate", "deploy", "discard", "go_live", "rollback", "stage"]

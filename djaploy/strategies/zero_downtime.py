@@ -193,4 +193,4 @@ def activate(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any])
     raise DjaployError(f"[{ctx.target.name}] activate is for deployment_strategy='bluegreen'; zero_downtime deploys go live when they pass their health check")
 
 
-__all__ = ["Staged", "activate", "deploy", "discard", "releases_to_prune", "rollback", "rollback_target", "go_live", "stage"]
+__all__ = ["Staged", "activate", "deploy", "discard", "go_live", "releases_to_prune", "rollback", "rollback_target", "stage"]
