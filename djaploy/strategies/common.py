@@ -147,7 +147,10 @@ def run_hooks(ctx: HostContext, modules: list[BaseModule], *hooks: str) -> None:
 
 
 def health_gate(ctx: HostContext) -> None:
-    """The new release must answer the health check in a private gunicorn before it serves."""
+    """The new release must answer the health check in a private gunicorn before it serves
+    (web hosts: a worker host serves nothing)."""
+    if "web" not in ctx.target.roles:
+        return
     paths = ctx.paths
     with timed(ctx, "health gate"):
         _health_gate(ctx, paths)

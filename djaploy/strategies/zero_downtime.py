@@ -72,10 +72,8 @@ def releases_to_prune(state: dict[str, Any], keep: int, on_disk: list[str]) -> l
 def _switch_and_restart(ctx: HostContext, release: str, step: str) -> None:
     """One round trip: swap `current` atomically, then restart gracefully onto it."""
     assert ctx.service
-    ctx.plan.run(
-        step,
-        f"{shell.switch_symlink(ctx.paths.current, ctx.paths.release_dir(release))} && {shell.systemctl('restart', ctx.service.service)}",
-    )
+    restart = f" && {shell.systemctl('restart', ctx.service.service)}" if "web" in ctx.target.roles else ""
+    ctx.plan.run(step, f"{shell.switch_symlink(ctx.paths.current, ctx.paths.release_dir(release))}{restart}")
 
 
 def _remove_release(ctx: HostContext, release: str) -> None:

@@ -147,3 +147,40 @@ def test_rollback_covers_every_app_host_under_the_lock() -> None:
     assert outcome.errors == {}
     assert outcome.messages == {"web1": "rolled back from v7 to v6", "web2": "rolled back from v7 to v6"}
     assert all(steps_of(h)[0] == "take the deploy lock" for h in ("web1", "web2"))
+
+
+def _configure(host: HostConfig, *modules: str) -> list[str]:
+    from dataclasses import replace
+
+    (target,) = [t for t in fleet(WEB1, host) if t.name == host.name]
+    target = replace(target, modules=modules)
+    ctx = make_ctx(FleetHost(name=target.name), target)
+    for module in load_modules(list(modules)):
+        module.configure_server(ctx)
+    return ctx.plan.steps
+
+
+def test_configureserver_gives_a_host_only_what_its_roles_need() -> None:
+    web = _configure(HostConfig("web3", ssh_host="10.0.0.3"), "djaploy.modules.core", "djaploy.modules.nginx")
+    assert any(step.startswith("core: app user") for step in web) and "nginx: site" in web
+    lb = _configure(LB, "djaploy.modules.core", "djaploy.modules.nginx")
+    assert lb == ["core: install python and tools"]  # no app user, folders, uv or site
+    worker = _configure(HostConfig("work1", ssh_host="10.0.0.4", roles=["worker"]), "djaploy.modules.core",
+                        "djaploy.modules.nginx")
+    assert any(step.startswith("core: app user") for step in worker) and not any(s.startswith("nginx") for s in worker)
+
+
+def test_a_worker_host_stages_and_switches_without_gunicorn_or_a_site() -> None:
+    targets = fleet(WEB1, HostConfig("work1", ssh_host="10.0.0.4", roles=["worker"]),
+                    workers={"tasks": "manage.py process_tasks"})
+    runs = runs_for(targets)
+    for run in runs.values():
+        run.modules = load_modules(["djaploy.modules.systemd", MODULE_A])
+    outcome = deploy_phases(runs, plan_rollout(targets), sequential)
+    assert outcome.errors == {}
+    worker_steps = steps_of("work1")
+    assert "switch current" in worker_steps and not any(s.startswith("health gate") for s in worker_steps)
+    assert not any("gunicorn" in s or s.startswith("systemd: shop") for s in worker_steps)
+    assert any(s.startswith("workers: restart shop-worker-tasks.service") for s in worker_steps)
+    assert any(s.startswith("health gate") for s in steps_of("web1"))
+    assert "workers restarted: tasks" in outcome.messages["work1"]
