@@ -41,7 +41,9 @@ def run_rollout(session: Session, result: RunResult, plan: RolloutPlan,
     serving: dict[str, str] = {}
     with Engine(targets, reporter, dry_run=result.dry_run) as engine:
         runs = {target.name: HostRun(HostContext(env=session.env, target=target, plan=engine.plan_for(target),
-                                                 config_dir=session.config_dir, **context), session.modules[target.name])
+                                                 config_dir=session.config_dir, fleet=tuple(session.targets),
+                                                 modules=tuple(session.modules[target.name]), **context),
+                                     session.modules[target.name])
                 for target in targets}
         parallel = engine_parallel(engine)
         try:

@@ -19,7 +19,8 @@ Hooks run per host, in this order per command:
                         verify           (zero_downtime rollback: verify only)
 
 Each hook runs for every module, in the order the modules are listed, before the next hook
-starts: all prepare_data hooks, then all prepare_release hooks, and so on.
+starts: all prepare_data hooks, then all prepare_release hooks, and so on. One more hook is no
+step: ``environment(ctx)`` returns variables for the app (``ctx.app_environment()`` merges them).
 
 Each hook receives a context (``djaploy.context.HostContext``) with the resolved host config,
 the remote paths (``ctx.paths``) and the plan (``ctx.plan``) whose methods change the host.
@@ -94,6 +95,12 @@ class BaseModule:
 
     def route_traffic(self, ctx: HostContext) -> None:
         """Traffic was just switched to `ctx.service` (its socket is behind the live link)."""
+
+    def environment(self, ctx: HostContext) -> dict[str, str]:
+        """Variables this module gives the app: merged into `ctx.app_environment()`, so the env file,
+        every service and every remote manage.py see them (a database's URL, say). Not a step: it
+        must not change the host. The host's own env_vars and secrets win over these."""
+        return {}
 
     def __repr__(self) -> str:
         return f"<module {self.name or type(self).__name__}>"

@@ -70,6 +70,7 @@ class Expected:
     secret_names: frozenset[str]  # the host's `secrets` keys
     env_var_names: frozenset[str]  # the host's `env_vars` keys
     web_hosts: int = 1  # web hosts of the environment: uploads on one are invisible on the others
+    database_url: bool = False  # a module (postgres) gives the app DATABASE_URL
 
 
 def settings_findings(values: Mapping[str, Any], expected: Expected, where: str, *,
@@ -104,7 +105,7 @@ def settings_findings(values: Mapping[str, Any], expected: Expected, where: str,
                                 "MEDIA_ROOT = os.environ.get('DJAPLOY_MEDIA_ROOT', BASE_DIR / 'media')"))
     storage = str(values.get("MEDIA_STORAGE") or "")
     if expected.web_hosts > 1 and storage.endswith("FileSystemStorage"):
-        findings.append(Finding("W008", where, f"media files are stored on the local disk ({storage}) while {env} has "
+        findings.append(Finding("W009", where, f"media files are stored on the local disk ({storage}) while {env} has "
                                 f"{expected.web_hosts} web hosts: a file uploaded through one is missing on the others",
                                 "store them in an S3-compatible bucket with django-storages: add 'django-storages[s3]' "
                                 "to the requirements and set STORAGES = {'default': {'BACKEND': "
@@ -115,8 +116,25 @@ def settings_findings(values: Mapping[str, Any], expected: Expected, where: str,
             findings.append(Finding("W004", where, f"the SQLite database {name!r} is outside {paths.data_dir}: it "
                                     "lives in the release and is lost (or left behind) on the next deploy",
                                     "NAME = Path(os.environ.get('DJAPLOY_DATA_DIR', BASE_DIR)) / 'db.sqlite3'"))
+    engine = str(values.get("DEFAULT_ENGINE") or "")
+    if expected.database_url and "postgresql" not in engine:
+        findings.append(Finding("E013", where, f"DATABASES['default'] is {engine or 'not set'} as deployed, although the "
+                                "postgres module gives the app DATABASE_URL: every host would use a database of its own",
+                                "read it in the settings (psycopg[binary] and dj-database-url in the requirements): "
+                                "DATABASES = {'default': dj_database_url.config(conn_max_age=600, conn_health_checks=True)}"))
     findings += _secret_key_findings(values, expected, where, matches_local_key)
     return findings
+
+
+def connection_findings(env: str, allowed: int, needed: int) -> list[Finding]:
+    """PostgreSQL refuses connections past max_connections: the app must fit, with a margin."""
+    if allowed >= needed:
+        return []
+    return [Finding("W008", env, f"PostgreSQL's max_connections is {allowed}, but the app can open {needed} at once "
+                    "(gunicorn_workers on every web host, one per worker service, plus a margin): requests would "
+                    "fail with 'too many clients' under load",
+                    f"set module_options={{'postgres': {{'max_connections': {needed}}}}} (configureserver restarts "
+                    "PostgreSQL), or lower gunicorn_workers")]
 
 
 def _secret_key_findings(values: Mapping[str, Any], expected: Expected, where: str,

@@ -352,6 +352,6 @@ def test_media_on_the_local_disk_is_a_finding_only_with_more_than_one_web_host()
     assert settings_findings(local, expected(), "production/web1", matches_local_key=False) == []
     fleet = replace(expected(), web_hosts=2)
     found = settings_findings(local, fleet, "production/web1", matches_local_key=False)
-    assert ids(found) == ["W008"] and "2 web hosts" in found[0].message and "django-storages" in found[0].hint
+    assert ids(found) == ["W009"] and "2 web hosts" in found[0].message and "django-storages" in found[0].hint
     in_a_bucket = {**GOOD, "MEDIA_STORAGE": "storages.backends.s3.S3Storage"}
     assert settings_findings(in_a_bucket, fleet, "production/web1", matches_local_key=False) == []
