@@ -6,8 +6,9 @@
     go live   every app host in parallel: its strategy's health gate and switch
     workers   every app host: worker units onto the live release, restarted; removed ones retired
 
-Hosts with only db or lb roles get no release. With a single app host the release migrates
-while it is staged, as it always did (`migrate_once` is False).
+Hosts with only db or lb roles get no release. Unless the app hosts share a database (a `db`
+host), each host migrates its own database while it is staged, as it always did (`migrate_once`
+is False); every migrate holds the migration lock either way (djaploy.migrate).
 """
 
 from __future__ import annotations
@@ -30,24 +31,14 @@ class RolloutPlan:
     primary: str  # migrates once (djaploy.fleet.primary)
     idle_hosts: tuple[str, ...]  # db or lb only: no release, no app services
     workers: dict[str, tuple[Worker, ...]]  # per app host, the workers it runs
-
-    @property
-    def migrate_once(self) -> bool:
-        """More than one app host: staging skips migrate; the primary runs it once before any switch."""
-        return len(self.app_hosts) > 1
+    #: the app hosts share a database (a `db` host): staging skips migrate, the primary runs it once
+    #: before any host switches. Otherwise each host migrates its own (SQLite) database while staging.
+    migrate_once: bool = False
 
 
 def plan_rollout(targets: Sequence[Target]) -> RolloutPlan:
-    """The phases' hosts; ConfigError (before any connection) for a fleet a strategy cannot stage."""
+    """The phases' hosts; ConfigError (before any connection) for a host its strategy cannot run."""
     apps = [target for target in targets if is_app_host(target)]
-    if len(apps) > 1:
-        for target in apps:
-            if target.deployment_strategy == "in_place":
-                raise ConfigError(
-                    f"host {target.name}: deployment_strategy='in_place' cannot deploy {len(apps)} app hosts: it "
-                    "keeps no release beside the live code, so nothing can be staged and migrated before the hosts "
-                    "switch; use 'zero_downtime' (or 'bluegreen')", file=display_path(target.source_file),
-                    field="deployment_strategy")
     for target in apps:
         if "web" not in target.roles and target.deployment_strategy == "bluegreen":
             raise ConfigError(f"host {target.name} is a worker without the 'web' role; bluegreen switches web "
@@ -59,4 +50,5 @@ def plan_rollout(targets: Sequence[Target]) -> RolloutPlan:
         primary=primary(targets).name,
         idle_hosts=tuple(target.name for target in targets if not is_app_host(target)),
         workers={target.name: places[target.name] for target in apps},
+        migrate_once=len(apps) > 1 and any("db" in target.roles for target in targets),
     )

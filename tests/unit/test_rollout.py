@@ -52,7 +52,9 @@ def sequential(names: Sequence[str], work: Callable[[str], object]) -> dict[str,
 
 
 def fleet(*hosts: HostConfig, strategy: str = "zero_downtime", workers: dict[str, Any] | None = None) -> list[Target]:
-    config = DjaployConfig(project_name="shop", modules=[MODULE_A, MODULE_B], deployment_strategy=strategy,
+    """Hosts of shop in production with the recording modules (and postgres when a host has the db role)."""
+    postgres = [POSTGRES] if any("db" in host.roles for host in hosts) else []
+    config = DjaployConfig(project_name="shop", modules=[MODULE_A, MODULE_B, *postgres], deployment_strategy=strategy,
                            workers=workers or {})
     return resolve_targets(config, list(hosts), "production", environ={}, source_file="inventory/production.py")
 
@@ -60,12 +62,14 @@ def fleet(*hosts: HostConfig, strategy: str = "zero_downtime", workers: dict[str
 WEB1 = HostConfig("web1", ssh_host="10.0.0.1", domains=["shop.example.com"])
 WEB2 = HostConfig("web2", ssh_host="10.0.0.2", roles=["web", "worker"], domains=["shop.example.com"])
 LB = HostConfig("lb1", ssh_host="10.0.0.9", roles=["lb"])
+DB = HostConfig("db1", ssh_host="10.0.0.8", roles=["db"])
+POSTGRES = "djaploy.modules.postgres"
 
 
 def runs_for(targets: list[Target], **plans: FleetHost) -> dict[str, HostRun]:
     LOG.clear()
     plan = plan_rollout(targets)
-    return {t.name: HostRun(make_ctx(plans.get(t.name) or FleetHost(name=t.name), t), load_modules(list(t.modules)))
+    return {t.name: HostRun(make_ctx(plans.get(t.name) or FleetHost(name=t.name), t), load_modules([MODULE_A, MODULE_B]))
             for t in targets if t.name in plan.app_hosts}
 
 
@@ -74,19 +78,38 @@ def steps_of(host: str) -> list[str]:
 
 
 def test_the_plan_of_phases_names_app_hosts_primary_and_idle_hosts() -> None:
-    plan = plan_rollout(fleet(WEB1, WEB2, LB))
-    assert (plan.app_hosts, plan.primary, plan.idle_hosts, plan.migrate_once) == (("web1", "web2"), "web1", ("lb1",), True)
-    assert not plan_rollout(fleet(WEB1)).migrate_once  # one host: it migrates while staging, as always
+    plan = plan_rollout(fleet(WEB1, WEB2, DB, LB))
+    assert (plan.app_hosts, plan.primary, plan.idle_hosts, plan.migrate_once) == (("web1", "web2"), "web1", ("db1", "lb1"), True)
+    assert not plan_rollout(fleet(WEB1, DB)).migrate_once  # one app host: it migrates while staging, as always
+    assert not plan_rollout(fleet(WEB1, WEB2)).migrate_once  # no shared database: each migrates its own SQLite
 
 
-def test_in_place_cannot_deploy_a_fleet_but_still_deploys_one_host() -> None:
-    with pytest.raises(ConfigError, match="in_place.*cannot deploy 2 app hosts"):
-        plan_rollout(fleet(WEB1, WEB2, strategy="in_place"))
-    assert plan_rollout(fleet(WEB1, LB, strategy="in_place")).app_hosts == ("web1",)
+def test_a_bluegreen_worker_without_web_is_refused_before_any_connection() -> None:
+    with pytest.raises(ConfigError, match="worker without the 'web' role"):
+        plan_rollout(fleet(WEB1, HostConfig("work1", ssh_host="h", roles=["worker"]), strategy="bluegreen"))
+
+
+def test_hosts_without_a_shared_database_each_migrate_while_staging() -> None:
+    targets = fleet(WEB1, WEB2)
+    runs = runs_for(targets)
+    assert deploy_phases(runs, plan_rollout(targets), sequential).errors == {}
+    assert all(run.ctx.runs_migrations for run in runs.values())
+    assert not any(step.startswith("migrate once") for _, step in LOG)
+
+
+def test_in_place_in_a_fleet_prepares_beside_the_live_code_before_the_primary_migrates() -> None:
+    targets = fleet(WEB1, WEB2, DB, strategy="in_place")
+    runs = runs_for(targets)
+    assert deploy_phases(runs, plan_rollout(targets), sequential).errors == {}
+    order = [(h, s) for h, s in LOG if s in ("b.prepare_release", "put release in place") or s.startswith("migrate once")]
+    assert order == [("web1", "b.prepare_release"), ("web2", "b.prepare_release"),
+                     ("web1", "migrate once for the environment (primary web1)"),
+                     ("web1", "put release in place"), ("web2", "put release in place")]
+    assert steps_of("web1").count("b.prepare_release") == 1
 
 
 def test_every_host_stages_before_any_switches_and_the_primary_alone_migrates_in_between() -> None:
-    targets = fleet(WEB1, WEB2)
+    targets = fleet(WEB1, WEB2, DB)
     runs = runs_for(targets)
     outcome = deploy_phases(runs, plan_rollout(targets), sequential)
     assert outcome.errors == {}
@@ -103,7 +126,7 @@ def test_every_host_stages_before_any_switches_and_the_primary_alone_migrates_in
 
 
 def test_a_failure_while_staging_on_one_host_switches_no_host_and_discards_the_release_everywhere() -> None:
-    targets = fleet(WEB1, WEB2)
+    targets = fleet(WEB1, WEB2, DB)
     runs = runs_for(targets, web2=FleetHost(name="web2", broken=("b.prepare_release",)))
     outcome = deploy_phases(runs, plan_rollout(targets), sequential)
     assert isinstance(outcome.errors["web2"], RemoteError)
@@ -117,7 +140,7 @@ def test_a_failure_while_staging_on_one_host_switches_no_host_and_discards_the_r
 
 
 def test_a_failed_migration_switches_no_host() -> None:
-    targets = fleet(WEB1, WEB2)
+    targets = fleet(WEB1, WEB2, DB)
     runs = runs_for(targets, web1=FleetHost(name="web1", broken=("migrate once",)))
     outcome = deploy_phases(runs, plan_rollout(targets), sequential)
     assert set(outcome.errors) == {"web1", "web2"} and isinstance(outcome.errors["web2"], Stopped)

@@ -32,5 +32,5 @@ def test_one_row_per_host_with_roles_release_services_workers_and_lock() -> None
 def test_the_status_read_lists_worker_units_in_the_same_round_trip(tmp_path) -> None:
     command = status_command(make_ctx())
     assert "/etc/systemd/system/shop-worker-*.service" in command
-    run = subprocess.run(["sh", "-c", command], capture_output=True, text=True)  # nothing installed here: empty sections
+    run = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=False)  # nothing installed here: empty sections
     assert run.returncode == 0 and parse_status(run.stdout)["services"] == {}
