@@ -207,3 +207,18 @@ def test_a_worker_host_stages_and_switches_without_gunicorn_or_a_site() -> None:
     assert any(s.startswith("workers: restart shop-worker-tasks.service") for s in worker_steps)
     assert any(s.startswith("health gate") for s in steps_of("web1"))
     assert "workers restarted: tasks" in outcome.messages["work1"]
+
+
+def test_after_a_partial_switch_the_summary_says_who_serves_what_and_what_to_run() -> None:
+    from djaploy.session import RunResult
+    from djaploy.summary import summary_lines
+
+    result = RunResult("deploy", "production", dry_run=False, errors={"web2": RemoteError("web2", "core: health check", "500")},
+                       changed={"web1": 9, "web2": 7}, messages={"web1": "release v8 is live"},
+                       urls={"web1": ["http://shop.example.com/"], "web2": ["http://shop.example.com/"]},
+                       serving={"web2": "release v7"})
+    lines = summary_lines(result)
+    assert "[web1] ok: 9 step(s) changed; release v8 is live" in lines
+    assert "[web2]   now serving: release v7" in lines
+    assert any("web1 switched, web2 did not" in line for line in lines)
+    assert any("deploy again" in line and "manage.py deploy --env production" in line for line in lines)
