@@ -63,8 +63,8 @@ def summary_lines(result: RunResult, log_path: Path | None = None) -> list[str]:
         else:
             message = result.messages.get(host)
             lines.append(f"[{host}] ok: {what}" + (f"; {message}" if message else ""))
-            if result.command in ("deploy", "activate", "rollback") and not result.dry_run:
-                lines.append(f"[{host}]   {' '.join(result.urls.get(host, []))}")
+            if result.command in ("deploy", "activate", "rollback") and not result.dry_run and result.urls.get(host):
+                lines.append(f"[{host}]   {' '.join(result.urls[host])}")
         phases = _phases(result.timings.get(host, {}))
         if phases:
             lines.append(f"[{host}]   phases: {phases}")
