@@ -60,8 +60,9 @@ class Outcome:
 
 
 def _stopped(names: Sequence[str], errors: dict[str, BaseException], why: str) -> dict[str, BaseException]:
-    failed = ", ".join(errors)
-    return {**errors, **{name: Stopped(f"[{name}] {why}: {failed} failed") for name in names if name not in errors}}
+    """`errors`, plus a Stopped for every other host of `names` saying why it stopped too."""
+    cause = ", ".join(errors)
+    return {**errors, **{name: Stopped(f"[{name}] {why.format(hosts=cause)}") for name in names if name not in errors}}
 
 
 def _locked_phases(runs: dict[str, HostRun], action: str, parallel: Parallel, force_unlock: bool,
@@ -72,7 +73,8 @@ def _locked_phases(runs: dict[str, HostRun], action: str, parallel: Parallel, fo
     try:
         held: dict[str, Held | None] = lock_environment(contexts, action, audits, parallel, force_unlock=force_unlock)
     except EnvironmentLocked as locked:
-        return Outcome(_stopped(list(runs), locked.errors, f"{action} not started (no host changed)"))
+        why = f"{action} not started, no host changed: the deploy lock of {{hosts}} is held or could not be taken"
+        return Outcome(_stopped(list(runs), locked.errors, why))
     outcome = Outcome()
     try:
         phases(outcome)
@@ -135,7 +137,9 @@ def deploy_phases(runs: dict[str, HostRun], plan: RolloutPlan, parallel: Paralle
         if errors:
             staged = [name for name in names if runs[name].staged is not None]  # a failed stage undid itself
             errors.update(parallel(staged, lambda name: runs[name].strategy.discard(runs[name].ctx, runs[name].staged)))
-            outcome.errors.update(_stopped(names, errors, "deploy stopped before any host switched (release discarded)"))
+            why = ("deploy stopped before any host switched ({hosts} failed): the staged release was removed; "
+                   "this host still serves its previous release")
+            outcome.errors.update(_stopped(names, errors, why))
             return
         live = go_live(runs, names, parallel, outcome, activate=activate, on_live=on_live)
         restart_workers(runs, live, plan, parallel, outcome)
