@@ -152,7 +152,8 @@ def deploy_phases(runs: dict[str, HostRun], plan: RolloutPlan, parallel: Paralle
 def switch_phases(runs: dict[str, HostRun], plan: RolloutPlan, parallel: Parallel, command: str, *,
                   to: str | None = None, force_unlock: bool = False,
                   on_live: Callable[[HostContext], None] = lambda ctx: None) -> Outcome:
-    """rollback or activate every app host under the environment's lock, then restart the workers."""
+    """rollback or activate every app host under the environment's lock, then restart the workers.
+    In a fleet, every host first checks it can (a release or slot to go to), so none switches unless all can."""
     names = list(plan.app_hosts)
 
     def one(name: str) -> None:
@@ -163,7 +164,15 @@ def switch_phases(runs: dict[str, HostRun], plan: RolloutPlan, parallel: Paralle
             run.message = run.strategy.activate(run.ctx, run.modules, run.audit)
         on_live(run.ctx)
 
+    def check(name: str) -> None:
+        runs[name].strategy.check_switch(runs[name].ctx, command, to)
+
     def phases(outcome: Outcome) -> None:
+        if len(names) > 1 and not runs[names[0]].ctx.plan.dry_run:  # every host can, or none switches
+            errors = parallel(names, check)
+            if errors:
+                outcome.errors.update(_stopped(names, errors, f"{command} not started, no host changed: {{hosts}} cannot"))
+                return
         errors = parallel(names, one)
         outcome.errors.update(errors)
         restart_workers(runs, [name for name in names if name not in errors], plan, parallel, outcome)

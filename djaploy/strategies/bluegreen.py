@@ -116,12 +116,7 @@ def switch(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     state = state if state is not None else state_of(ctx, NAME)
     active = state.get("active")
     target = other(active)
-    slot = state["slots"].get(target)
-    wanted = "staged" if action == "activate" else "previous"
-    if not slot or slot.get("state") != wanted:
-        what = f"the {target} slot is {slot.get('state')} (release {slot.get('release')})" if slot else f"the {target} slot is empty"
-        hint = "deploy first" if action == "activate" else "there is no previous slot to go back to"
-        raise DjaployError(f"[{ctx.target.name}] {action} refused: {what}; {hint}")
+    slot = _slot_to_switch_to(ctx, action, state)
     service = paths.service_for(NAME, target)
     ctx.service = service
     ctx.code_dir = paths.slot_dir(target)
@@ -144,6 +139,25 @@ def switch(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     state.update(active=target, previous=active, switched_at=utc_now())
     write_state(ctx, state)
     return f"traffic switched to {target} ({slot.get('release')})"
+
+
+def _slot_to_switch_to(ctx: HostContext, action: str, state: dict[str, Any]) -> dict[str, Any]:
+    """The other slot's record, when it is what `action` switches to (activate: staged; rollback: previous)."""
+    target = other(state.get("active"))
+    slot = state["slots"].get(target)
+    wanted = "staged" if action == "activate" else "previous"
+    if not slot or slot.get("state") != wanted:
+        what = f"the {target} slot is {slot.get('state')} (release {slot.get('release')})" if slot else f"the {target} slot is empty"
+        hint = "deploy first" if action == "activate" else "there is no previous slot to go back to"
+        raise DjaployError(f"[{ctx.target.name}] {action} refused: {what}; {hint}")
+    return slot
+
+
+def check_switch(ctx: HostContext, command: str, to: str | None = None) -> None:
+    """Raise before any host of a fleet switches when this one cannot (rollback, activate)."""
+    if command == "rollback" and to:
+        raise DjaployError(f"[{ctx.target.name}] bluegreen rolls back to the previous slot; --to is for zero_downtime")
+    _slot_to_switch_to(ctx, command, state_of(ctx, NAME))
 
 
 def activate(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any]) -> str:

@@ -77,6 +77,11 @@ def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     return go_live(ctx, modules, audit, stage(ctx, modules, audit))
 
 
+def check_switch(ctx: HostContext, command: str, to: str | None = None) -> None:
+    """in_place can neither roll back nor activate: say so before any host of a fleet switches."""
+    (rollback if command == "rollback" else activate)(ctx, [], {})
+
+
 def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], to: str | None = None) -> str:
     raise DjaployError(
         f"[{ctx.target.name}] rollback is not available with deployment_strategy='in_place': it keeps no "
@@ -89,4 +94,4 @@ def activate(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any])
     raise DjaployError(f"[{ctx.target.name}] activate is for deployment_strategy='bluegreen'; in_place deploys go live at once")
 
 
-__all__ = ["Staged", "activate", "deploy", "discard", "go_live", "rollback", "stage"]
+__all__ = ["Staged", "activate", "check_switch", "deploy", "discard", "go_live", "rollback", "stage"]

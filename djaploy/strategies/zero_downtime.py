@@ -159,10 +159,8 @@ def _prune(ctx: HostContext, state: dict[str, Any], on_disk: list[str]) -> None:
     clean_up(ctx, NAME, [ctx.paths.release_dir(name) for name in doomed])
 
 
-def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], to: str | None = None) -> str:
-    paths = ctx.paths
-    ctx.service = paths.service_for(NAME)
-    state = state_of(ctx, NAME)
+def _rollback_choice(ctx: HostContext, state: dict[str, Any], to: str | None) -> tuple[str, str]:
+    """(live release, release to go back to); DjaployError when there is no such pair."""
     current = state.get("current")
     if not current:
         raise DjaployError(f"[{ctx.target.name}] nothing to roll back: no zero_downtime release is live")
@@ -173,6 +171,21 @@ def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any],
         raise DjaployError(f"[{ctx.target.name}] release {target!r} is not kept on this host; kept: {', '.join(state['order'])}")
     if target == current:
         raise DjaployError(f"[{ctx.target.name}] release {target} is already live")
+    return current, target
+
+
+def check_switch(ctx: HostContext, command: str, to: str | None = None) -> None:
+    """Raise before any host of a fleet switches when this one cannot (rollback, activate)."""
+    if command != "rollback":
+        activate(ctx, [], {})
+    _rollback_choice(ctx, state_of(ctx, NAME), to)
+
+
+def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], to: str | None = None) -> str:
+    paths = ctx.paths
+    ctx.service = paths.service_for(NAME)
+    state = state_of(ctx, NAME)
+    current, target = _rollback_choice(ctx, state, to)
     audit.update(release=target, rolled_back_from=current, commit=state["releases"][target].get("commit"))
     if ctx.plan.dry_run:
         return f"would roll back from {current} to {target}"
@@ -191,4 +204,4 @@ def activate(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any])
     raise DjaployError(f"[{ctx.target.name}] activate is for deployment_strategy='bluegreen'; zero_downtime deploys go live when they pass their health check")
 
 
-__all__ = ["Staged", "activate", "deploy", "discard", "go_live", "releases_to_prune", "rollback", "rollback_target", "stage"]
+__all__ = ["Staged", "activate", "check_switch", "deploy", "discard", "go_live", "releases_to_prune", "rollback", "rollback_target", "stage"]

@@ -222,3 +222,17 @@ def test_after_a_partial_switch_the_summary_says_who_serves_what_and_what_to_run
     assert "[web2]   now serving: release v7" in lines
     assert any("web1 switched, web2 did not" in line for line in lines)
     assert any("deploy again" in line and "manage.py deploy --env production" in line for line in lines)
+
+
+def test_a_fleet_rollback_switches_no_host_unless_every_host_can() -> None:
+    targets = fleet(WEB1, WEB2)
+    state = {"strategy": "zero_downtime", "current": "v7", "order": ["v6", "v7"],
+             "releases": {"v6": {"commit": "a"}, "v7": {"commit": "b"}}}
+    alone = {**state, "order": ["v7"], "releases": {"v7": {"commit": "b"}}}  # web2 keeps no previous release
+    state_file = "/home/shop/apps/shop/.djaploy/state.json"
+    runs = runs_for(targets, web1=FleetHost(name="web1", files={state_file: (json.dumps(state), "root", "644")}),
+                    web2=FleetHost(name="web2", files={state_file: (json.dumps(alone), "root", "644")}))
+    outcome = switch_phases(runs, plan_rollout(targets), sequential, "rollback")
+    assert "no previous release" in str(outcome.errors["web2"])
+    assert isinstance(outcome.errors["web1"], Stopped) and "web2 cannot" in str(outcome.errors["web1"])
+    assert not any(step.startswith("switch current to") for _, step in LOG)
