@@ -24,7 +24,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import SANDBOX_NAME, Project, http_get, http_post_json, make_project
+from tests.e2e.conftest import (
+    SANDBOX_NAME,
+    Project,
+    http_get,
+    http_post_json,
+    make_project,
+)
 
 ENV = "fleet"
 PASSWORD_VARIABLE = "LEDGER_DB_PASSWORD"
@@ -148,8 +154,9 @@ class Command(BaseCommand):
             if job is None:
                 time.sleep(0.3)
                 continue
-            time.sleep(job.seconds)  # the job: TERM arrives meanwhile during a deploy
-            job.state, job.release = "done", release
+            time.sleep(job.seconds)  # the job; a signal does not cut the sleep short (PEP 475)
+            # "+term": TERM arrived while the job ran, and the job still finished
+            job.state, job.release = "done", release + ("+term" if stopping else "")
             job.save()
 ''',
 }
@@ -168,7 +175,7 @@ def sql(db, query: str) -> str:
 
 
 def released(result: subprocess.CompletedProcess) -> str:
-    match = re.search(r"^release (\S+) from ", result.stdout, re.M)
+    match = re.search(r"^release (\S+) from ", result.stdout, re.MULTILINE)
     assert match, result.stdout
     return match.group(1)
 
@@ -258,19 +265,31 @@ def _wait_for(condition, seconds: float = 60) -> None:
 
 
 def test_the_worker_runs_the_new_release_and_finishes_its_job_across_a_deploy(project: Project, hosts) -> None:
+    import sys
+
     web1, web2, db1 = hosts
+    _wait_for(lambda: sql(db1, "SELECT count(*) FROM fleetcheck_workerbeat") != "0")
     first = sql(db1, "SELECT release FROM fleetcheck_workerbeat ORDER BY id DESC LIMIT 1")
-    assert first, "the worker never started"
     assert ssh(web1, "systemctl cat ledger-worker-recorder.service").returncode != 0  # web1 is no worker host
-    job = sql(db1, "INSERT INTO fleetcheck_job (seconds, state, release) VALUES (12, 'queued', '') RETURNING id").splitlines()[0]
-    _wait_for(lambda: sql(db1, f"SELECT state FROM fleetcheck_job WHERE id = {job}") == "running")
     project.set_version("2.0.0")
     project.commit("version 2.0.0", tag="v3")
-    result = deploy(project)
-    release = released(result)
-    # The job in flight finished on the old release; the worker then restarted onto the new one.
-    assert sql(db1, f"SELECT state, release FROM fleetcheck_job WHERE id = {job}") == f"done|{first}"
-    assert sql(db1, "SELECT release FROM fleetcheck_workerbeat ORDER BY id DESC LIMIT 1") == release
+    deploying = subprocess.Popen([sys.executable, "manage.py", "deploy", "--env", ENV, "--latest"], cwd=project.root,
+                                 env=project.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert deploying.stdout is not None
+    lines = []
+    for line in deploying.stdout:  # web2 staged: the workers restart only after every host went live
+        lines.append(line)
+        if line.startswith("[web2] core: collectstatic"):
+            break
+    job = sql(db1, "INSERT INTO fleetcheck_job (seconds, state, release) VALUES (30, 'queued', '') RETURNING id").splitlines()[0]
+    _wait_for(lambda: sql(db1, f"SELECT state FROM fleetcheck_job WHERE id = {job}") == "running", 10)
+    output = "".join(lines) + deploying.communicate(timeout=900)[0]
+    assert deploying.returncode == 0, output
+    release = re.search(r"^release (\S+) from ", output, re.MULTILINE).group(1)
+    # TERM reached the worker while the job ran; the job finished on the old release, then the
+    # worker restarted onto the new one.
+    assert sql(db1, f"SELECT state, release FROM fleetcheck_job WHERE id = {job}") == f"done|{first}+term"
+    _wait_for(lambda: sql(db1, "SELECT release FROM fleetcheck_workerbeat ORDER BY id DESC LIMIT 1") == release)
     assert sql(db1, f"SELECT count(*) FROM fleetcheck_migraterun WHERE release = '{release}'") == "1"
     assert version_of(web1) == version_of(web2) == "2.0.0"
 
