@@ -229,7 +229,7 @@ def deploy(project: Project) -> subprocess.CompletedProcess:
 
 
 def test_configureserver_twice_second_changes_nothing(project: Project, hosts) -> None:
-    web1, web2, db1 = hosts
+    web1, _, db1 = hosts
     project.manage("configureserver", "--env", ENV, check=True)
     second = project.manage("configureserver", "--env", ENV, check=True)
     for name in ("web1", "web2", "db1"):
