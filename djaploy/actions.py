@@ -17,9 +17,11 @@ from djaploy.modules.base import BaseModule
 from djaploy.prepare import run_prepare
 from djaploy.project import inspect_project
 from djaploy.release_news import ReleaseNews
+from djaploy.rollout import deploy_phases, switch_phases
+from djaploy.rollout_plan import plan_rollout
+from djaploy.rollout_run import run_rollout
 from djaploy.session import RunFailed, RunResult, Session, open_session, run_on_hosts
-from djaploy.strategies import STRATEGIES
-from djaploy.strategies.common import audit_fields, locked, run_hooks
+from djaploy.strategies.common import run_hooks
 
 __all__ = ["RunFailed", "RunResult", "Session", "activate", "configure_server", "deploy", "open_session", "rollback",
            "run_on_hosts", "status", "unlock"]
@@ -54,6 +56,7 @@ def deploy(
 
     `increment` (patch, minor, major) overrides the configured version bump for this deploy."""
     session = open_session(config_dir, env, out, verbosity, log)
+    plan = plan_rollout(session.targets)  # a fleet its strategy cannot stage is refused before anything is built
     project = inspect_project(
         config_dir,
         manage_py_path=session.config.manage_py_path,
@@ -76,17 +79,12 @@ def deploy(
             as_version = f", version {version.name}" if version else ""
             session.reporter.line(f"release {release.name} from {release.ref} (commit {release.commit[:8]}{as_version})")
 
-            def work(ctx: HostContext, modules: list[BaseModule]) -> str:
-                strategy = STRATEGIES[ctx.target.deployment_strategy]
-                audit = audit_fields(ctx)
-                with locked(ctx, "deploy", audit, force_unlock=force_unlock):
-                    message = strategy.deploy(ctx, modules, audit, activate)
-                news.record_serving(ctx)
-                return message
-
             news.phase = "deploy"
-            result = run_on_hosts(session, RunResult("deploy", env, dry_run, release=release), work,
-                                  project=project, release=release)
+            result = run_rollout(
+                session, RunResult("deploy", env, dry_run, release=release), plan,
+                lambda runs, parallel: deploy_phases(runs, plan, parallel, activate=activate, force_unlock=force_unlock,
+                                                     on_live=news.record_serving),
+                project=project, release=release)
     except BaseException as error:
         news.failed(error)
         raise
@@ -97,27 +95,20 @@ def _switch_action(command: str, config_dir: Path, env: str, *, out: TextIO, dry
                    to: str | None = None, force_unlock: bool = False, wsgi_setting: str | None = None,
                    log: TextIO | None = None) -> RunResult:
     session = open_session(config_dir, env, out, verbosity, log)
+    plan = plan_rollout(session.targets)
     # A broken lock file must never block a rollback: dependencies are not read here.
     project = inspect_project(config_dir, manage_py_path=session.config.manage_py_path,
                               wsgi_application=session.config.wsgi_application, wsgi_setting=wsgi_setting,
                               with_dependencies=False)
 
     news = ReleaseNews(session, project.git_root, command)
-
-    def work(ctx: HostContext, modules: list[BaseModule]) -> str:
-        strategy = STRATEGIES[ctx.target.deployment_strategy]
-        audit: dict[str, Any] = {}
-        with locked(ctx, command, audit, force_unlock=force_unlock):
-            if command == "rollback":
-                message = strategy.rollback(ctx, modules, audit, to)
-            else:
-                message = strategy.activate(ctx, modules, audit)
-        news.record_serving(ctx)
-        return message
-
     news.phase = command
     try:
-        result = run_on_hosts(session, RunResult(command, env, dry_run), work, project=project)
+        result = run_rollout(
+            session, RunResult(command, env, dry_run), plan,
+            lambda runs, parallel: switch_phases(runs, plan, parallel, command, to=to, force_unlock=force_unlock,
+                                                 on_live=news.record_serving),
+            project=project)
     except BaseException as error:
         news.failed(error)
         raise

@@ -19,7 +19,7 @@ from djaploy.modules.base import BaseModule
 from djaploy.modules.certs.certificates import Certificate, read_certificates
 from djaploy.modules.certs.options import certs_options
 from djaploy.session import RunResult, open_session, run_on_hosts
-from djaploy.strategies.common import locked
+from djaploy.locks import locked
 
 
 def _module(modules: list[BaseModule], name: str) -> BaseModule | None:

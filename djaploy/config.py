@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from djaploy.fleet import DEFAULT_ROLES, ROLES
 from djaploy.modules.options import ENV_NAME_RE, ENV_PREFIX
 from djaploy.release_settings import check_notifications, check_versioning
+from djaploy.worker_settings import check_workers
 from djaploy.validation import (
     BOOL,
     DIR,
@@ -171,6 +172,8 @@ class DjaployConfig(Validated):
     timezone: str | None = setting(STR, None, check=matches(
         r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*", "{v!r} is not a time zone name like 'Europe/Berlin' or 'UTC'"))
     swap_mb: int = setting(INT, 1024, check=at_least(0))  # a swap file on hosts with under 2 GiB of memory; 0: never
+    #: background services on the `worker` hosts: name -> "manage.py ..." or a dict (djaploy.worker_settings)
+    workers: dict[str, Any] = setting(MAPPING, factory=dict, check=check_workers)
 
     def _check(self) -> None:
         if self.app_user is None and not LINUX_USER_RE.fullmatch(self.project_name):
@@ -276,5 +279,7 @@ class Target:
     #: never None: ssh_host when the inventory gives none
     private_address: str = ""
     primary: bool = False
+    #: config.py's workers, as given (djaploy.worker_settings.parse_workers reads them)
+    workers: dict[str, Any] = field(default_factory=dict, hash=False)
 
     __repr__ = repr_hiding_secrets

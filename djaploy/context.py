@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from djaploy import shell
 from djaploy.layout import ENV_FILE_NAME, AppPaths, AppService, project_subdir
+from djaploy.migrate import manage_command
 
 if TYPE_CHECKING:
     from djaploy.artifact import Release
@@ -94,6 +94,8 @@ class HostContext:
     state: dict = field(default_factory=dict)  # the host's .djaploy/state.json, read at the start
     notes: list[str] = field(default_factory=list)  # lines for the final summary
     timings: dict[str, float] = field(default_factory=dict)  # seconds per deploy phase, for the summary
+    #: False on a fleet's app hosts: the primary migrates once, between staging and switching (djaploy.rollout)
+    runs_migrations: bool = True
     #: every host of the environment, this one included, in inventory order (read-only: a hook
     #: changes only its own host); () when the context was made for one host alone
     fleet: tuple[Target, ...] = ()
@@ -150,7 +152,7 @@ class HostContext:
 
     def manage(self, step: str, *args: str) -> CommandResult:
         """Run manage.py in this deploy's release as the app user, with the app's environment."""
-        command = shell.manage_py(self.env_file, self.project_dir, self.venv_dir, args)
+        command = manage_command(self.env_file, self.project_dir, self.venv_dir, args)
         return self.plan.run(step, command, as_user=self.target.app_user)
 
     @property

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from djaploy.errors import ConfigError, display_path
 
-__all__ = ["APP_ROLES", "DEFAULT_ROLES", "ROLES", "check_fleet", "primary", "with_role"]
+__all__ = ["APP_ROLES", "DEFAULT_ROLES", "ROLES", "check_fleet", "is_app_host", "primary", "with_role"]
 
 ROLES = ("web", "worker", "db", "lb")
 DEFAULT_ROLES = ("web",)
@@ -28,6 +28,12 @@ class _Host(Protocol):
     roles: tuple[str, ...]
     primary: bool
     modules: tuple[str, ...]
+    workers: dict[str, object]
+
+
+def is_app_host(host: _Host) -> bool:
+    """Whether the host runs the app's code (web or worker): only those get a release."""
+    return any(role in APP_ROLES for role in host.roles)
 
 
 def with_role(hosts: Sequence[_Host], role: str) -> list[_Host]:
@@ -65,3 +71,7 @@ def check_fleet(hosts: Sequence[_Host], *, file: str) -> None:
             raise ConfigError(f"host {host.name} has the 'db' role, but {POSTGRES_MODULE!r} is not in config.py's "
                               "modules; add it (with module_options={'postgres': {'password': 'env:...'}}) or drop "
                               "the role", file=where, field="roles")
+    if hosts and hosts[0].workers and not with_role(hosts, "worker"):
+        raise ConfigError(f"config.py's workers ({', '.join(hosts[0].workers)}) need a host with the 'worker' role; "
+                          "add it to a host's roles (on a single host: roles=['web', 'worker'])",
+                          file=where, field="roles")

@@ -236,6 +236,7 @@ def _resolve_target(config: DjaployConfig, host: HostConfig, env: str, environ: 
         "roles": tuple(host.roles),
         "private_address": host.private_address or host.ssh_host,
         "primary": host.primary,
+        "workers": dict(config.workers),
     })
 
 

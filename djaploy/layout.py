@@ -163,6 +163,15 @@ class AppPaths:
         """Every service any strategy may have left on the host (for status and clean-up)."""
         return [self.service_for("in_place"), *(self.service_for("bluegreen", s) for s in SLOTS)]
 
+    def worker_service(self, worker: str) -> str:
+        """A worker's systemd service (config.py's `workers`)."""
+        return f"{self.app_name}-worker-{worker}.service"
+
+    @property
+    def worker_services_glob(self) -> str:
+        """Every worker unit of the app on the host (to retire removed ones)."""
+        return f"/etc/systemd/system/{self.app_name}-worker-*.service"
+
     def venv_dir(self, dependency_hash: str, python_version: str) -> str:
         return posixpath.join(self.shared, f"venv-{dependency_hash}-py{python_version}")
 

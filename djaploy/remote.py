@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from djaploy import shell
+from djaploy import migrate, shell
 from djaploy.config import DjaployConfig, Target
 from djaploy.errors import ConnectError, DjaployError
 from djaploy.inventory import load_targets_without_secrets
@@ -114,7 +114,7 @@ def manage_command(target: Target, live: Live, manage_py: str, args: Sequence[st
     """manage.py in the live release, as the app user, with the release's environment file."""
     service = live.service
     project_dir = project_subdir(service.code_link, manage_py)
-    return as_app_user(target, shell.manage_py(service.env_file, project_dir, service.venv_link, args))
+    return as_app_user(target, migrate.manage_command(service.env_file, project_dir, service.venv_link, args))
 
 
 def journal_command(target: Target, service: AppService, *, lines: int, follow: bool) -> str:

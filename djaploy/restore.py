@@ -25,7 +25,8 @@ from djaploy.modules.litestream.options import Settings, settings_for
 from djaploy.modules.litestream.steps import ensure_wal, probe
 from djaploy.project import inspect_project
 from djaploy.session import RunResult, open_session, run_on_hosts
-from djaploy.strategies.common import locked, run_hooks, utc_now
+from djaploy.locks import locked
+from djaploy.strategies.common import run_hooks, utc_now
 
 TIMESTAMP_EXAMPLE = "2025-01-31T14:05:00Z"
 

@@ -1,4 +1,5 @@
-"""Read one host's deployment status in one round trip: state, lock, services, audit tail."""
+"""Read one host's deployment status in one round trip (state, lock, services and workers, audit tail);
+the environment's table and each host's details."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ def status_command(ctx: HostContext) -> str:
         f"echo '==audit'; tail -n {AUDIT_LINES} {shell.q(paths.audit_log)} 2>/dev/null; "
         f"echo '==releases'; ls -1 {shell.q(paths.releases_dir)} 2>/dev/null; "
         f"echo '==services'; for s in {services}; do "
-        f'[ -e "/etc/systemd/system/$s.service" ] && echo "$s $(systemctl is-active "$s.service")"; done; true'
+        f'[ -e "/etc/systemd/system/$s.service" ] && echo "$s $(systemctl is-active "$s.service")"; done; '
+        f'for f in {paths.worker_services_glob}; do [ -e "$f" ] || continue; s=$(basename "$f" .service); '
+        f'echo "$s $(systemctl is-active "$s.service")"; done; true'
     )
 
 
@@ -61,7 +64,35 @@ def read_status(ctx: HostContext) -> dict[str, Any]:
     result = ctx.plan.query(status_command(ctx))
     status = parse_status(result.stdout)
     status["configured_strategy"] = ctx.target.deployment_strategy
+    status["roles"] = list(ctx.target.roles)
     return status
+
+
+def _serving_cell(status: dict[str, Any]) -> str:
+    state = status["state"]
+    if "unreadable" in state:
+        return "state.json unreadable"
+    info = serving_info(state)
+    if not info:
+        return "-"
+    version = f" ({info['version']})" if info.get("version") else ""
+    slot = f" [{state.get('active')}]" if state.get("strategy") == "bluegreen" else ""
+    return f"{info.get('release')}{version}{slot}"
+
+
+def _lock_cell(status: dict[str, Any]) -> str:
+    lock = status["lock"]
+    return f"held by {lock.get('by')} since {lock.get('since')} ({lock.get('action')})" if lock else "free"
+
+
+def format_table(statuses: dict[str, dict[str, Any]]) -> list[str]:
+    """The environment at a glance, one row per host: roles, release serving, services and workers, lock."""
+    rows = [("host", "roles", "serving", "services and workers", "lock")]
+    for host, status in statuses.items():
+        services = ", ".join(f"{name} {state}" for name, state in status["services"].items()) or "-"
+        rows.append((host, ",".join(status.get("roles", [])), _serving_cell(status), services, _lock_cell(status)))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    return ["  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[-1]]).rstrip() for row in rows]
 
 
 def format_status(host: str, status: dict[str, Any]) -> list[str]:

@@ -23,6 +23,13 @@ def _next_steps(result: RunResult) -> list[str]:
         if all(isinstance(error, KeyboardInterrupt) for error in result.errors.values()):
             return ["interrupted: each host unwound and released its lock; run the command again"]
         steps = ["fix the cause shown above, then run the command again"]
+        switched = [host for host in result.messages if host not in result.errors and host in result.urls]
+        if result.command in ("deploy", "activate", "rollback") and switched:
+            what = f" {result.release.ref}" if result.release else ""
+            steps = [f"{', '.join(switched)} switched, {', '.join(result.errors)} did not: the hosts serve different "
+                     "releases (each host's line above says which)",
+                     f"fix the cause shown above, then deploy{what} again (manage.py deploy --env {env} with the same "
+                     "--release/--latest/--local): every host then serves one release"]
         if any(isinstance(error, LockHeld) for error in result.errors.values()):
             steps.append(f"if the lock holder is dead: manage.py unlock --env {env}")
         return steps
@@ -56,8 +63,8 @@ def summary_lines(result: RunResult, log_path: Path | None = None) -> list[str]:
         else:
             message = result.messages.get(host)
             lines.append(f"[{host}] ok: {what}" + (f"; {message}" if message else ""))
-            if result.command in ("deploy", "activate", "rollback") and not result.dry_run:
-                lines.append(f"[{host}]   {' '.join(result.urls.get(host, []))}")
+            if result.command in ("deploy", "activate", "rollback") and not result.dry_run and result.urls.get(host):
+                lines.append(f"[{host}]   {' '.join(result.urls[host])}")
         phases = _phases(result.timings.get(host, {}))
         if phases:
             lines.append(f"[{host}]   phases: {phases}")

@@ -146,6 +146,8 @@ class Module(BaseModule):
         caddy_options(target, config_dir)
 
     def configure_server(self, ctx: HostContext) -> None:
+        if "web" not in ctx.target.roles:
+            return  # worker, db and lb hosts serve no site
         options = caddy_options(ctx.target, ctx.config_dir)
         stop_other_web_server(ctx, "nginx")
         ctx.plan.packages("caddy: install", self.apt_packages)
@@ -154,7 +156,8 @@ class Module(BaseModule):
         ctx.plan.service("caddy: running and enabled", "caddy")
 
     def publish(self, ctx: HostContext) -> None:
-        write_site(ctx, caddy_options(ctx.target, ctx.config_dir))
+        if "web" in ctx.target.roles:
+            write_site(ctx, caddy_options(ctx.target, ctx.config_dir))
 
     def verify(self, ctx: HostContext) -> None:
         """With automatic HTTPS, the app must answer over it (plain HTTP only redirects).
@@ -162,6 +165,6 @@ class Module(BaseModule):
         Caddy obtains a new certificate in the background after a reload: allow it 30 s.
         """
         secure, _ = site_addresses(ctx.target.domains, caddy_options(ctx.target, ctx.config_dir).https)
-        if secure:
+        if secure and "web" in ctx.target.roles:
             path = ctx.target.health_check_path
             ctx.plan.run(f"caddy: HTTPS check {path} for {secure[0]}", shell.https_check(secure[0], path, attempts=60))

@@ -1,9 +1,10 @@
 """core: the app user, its directories, Python, the virtualenv, the env file, migrations.
 
-configure_server makes a bare Debian/Ubuntu host ready for the app (and installs uv);
+configure_server makes a bare Debian/Ubuntu host ready for the app (and installs uv; a host
+with only db or lb roles gets the base packages only);
 prepare_release installs a release's pinned dependencies (with uv, else pip) and runs its
-migrations and collectstatic before it serves; verify requires the site to answer its health
-check through the web server.
+migrations (unless a fleet's primary runs them once) and collectstatic before it serves; verify
+requires the site to answer its health check through the web server (web hosts).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.deploy_files import install_deploy_files
 from djaploy.errors import RemoteError
+from djaploy.fleet import is_app_host
 from djaploy.layout import VENV_COMPLETE_MARKER, VENV_LINK_NAME
 from djaploy.modules.base import BaseModule
 
@@ -26,6 +28,8 @@ class Module(BaseModule):
     def configure_server(self, ctx: HostContext) -> None:
         plan, paths, user = ctx.plan, ctx.paths, ctx.target.app_user
         plan.packages("core: install python and tools", self.apt_packages)
+        if not is_app_host(ctx.target):
+            return  # a db or lb host runs no release: no app user, folders or uv
         self._require_python(ctx)
         plan.user("core: app user (no sudo rights)", user, home=paths.home)
         # nginx (www-data) must traverse into shared/ for static and media files.
@@ -70,10 +74,13 @@ class Module(BaseModule):
         )
         plan.put_text("core: env file", ctx.env_file, shell.render_env_file(ctx.app_environment()),
                       owner=target.app_user, mode="600")
-        ctx.manage("core: migrate", "migrate", "--noinput")
+        if ctx.runs_migrations:  # a fleet's primary migrates once, after every host staged (djaploy.rollout)
+            ctx.manage("core: migrate", "migrate", "--noinput")
         ctx.manage("core: collectstatic", "collectstatic", "--noinput", "-v", "0")
 
     def verify(self, ctx: HostContext) -> None:
+        if "web" not in ctx.target.roles:
+            return  # a worker host serves no site
         ctx.plan.run(
             f"core: health check {ctx.target.health_check_path}",
             shell.http_check(ctx.health_host, ctx.target.health_check_path),

@@ -117,6 +117,8 @@ class Module(BaseModule):
         check_options(target, config_dir)
 
     def configure_server(self, ctx: HostContext) -> None:
+        if "web" not in ctx.target.roles:
+            return  # worker, db and lb hosts serve no site
         stop_other_web_server(ctx, "caddy")
         ctx.plan.packages("nginx: install", self.apt_packages)
         ctx.plan.absent("nginx: disable default site", "/etc/nginx/sites-enabled/default")
@@ -124,10 +126,11 @@ class Module(BaseModule):
         ctx.plan.service("nginx: running and enabled", "nginx")
 
     def publish(self, ctx: HostContext) -> None:
-        write_site(ctx)
+        if "web" in ctx.target.roles:
+            write_site(ctx)
 
     def verify(self, ctx: HostContext) -> None:
         """With HTTPS on, the app must answer through it too (HTTP only redirects)."""
-        if ctx.target.domains and installed_tls(ctx):
+        if "web" in ctx.target.roles and ctx.target.domains and installed_tls(ctx):
             domain = ctx.target.domains[0]
             ctx.plan.run(f"nginx: HTTPS check {ctx.target.health_check_path}", shell.https_check(domain, ctx.target.health_check_path))

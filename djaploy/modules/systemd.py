@@ -59,7 +59,8 @@ class Module(BaseModule):
 
     def publish(self, ctx: HostContext) -> None:
         assert ctx.service
-        install_units(ctx, ctx.service)
-        restart(ctx, ctx.service)
+        if "web" in ctx.target.roles:  # a worker host runs no gunicorn (its workers: djaploy.workers)
+            install_units(ctx, ctx.service)
+            restart(ctx, ctx.service)
         for extra in ctx.target.services:
             ctx.plan.service(f"systemd: restart {extra}", extra, restarted=True)

@@ -30,6 +30,8 @@ try:
         "ALLOWED_HOSTS": [str(h) for h in settings.ALLOWED_HOSTS],
         "STATIC_ROOT": None if settings.STATIC_ROOT is None else os.fspath(settings.STATIC_ROOT),
         "MEDIA_ROOT": os.fspath(settings.MEDIA_ROOT) if settings.MEDIA_ROOT else None,
+        "MEDIA_STORAGE": str((getattr(settings, "STORAGES", None) or {}).get("default", {}).get("BACKEND")
+                             or getattr(settings, "DEFAULT_FILE_STORAGE", "")),
         "SQLITE": [os.fspath(db.get("NAME") or "") for db in settings.DATABASES.values()
                    if "sqlite3" in str(db.get("ENGINE", ""))],
         "DEFAULT_ENGINE": str(settings.DATABASES.get("default", {}).get("ENGINE", "")),

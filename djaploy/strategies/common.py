@@ -1,4 +1,4 @@
-"""Steps every strategy shares: lock, audit, upload, the health gate, hooks, clean-up.
+"""Steps every strategy shares: audit fields, upload, the health gate, hooks, clean-up.
 
 Each step is one plan call (one SSH round trip where possible): switching and rolling back
 are hot paths.
@@ -12,20 +12,26 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
 from djaploy import shell
 from djaploy.context import HostContext
-from djaploy.errors import DjaployError, LockHeld, UndoFailed
-from djaploy.layout import RELEASE_INFO_NAME, SLOTS, VENV_LINK_NAME, AppPaths, AppService
+from djaploy.errors import UndoFailed
+from djaploy.layout import (
+    RELEASE_INFO_NAME,
+    SLOTS,
+    VENV_LINK_NAME,
+    AppPaths,
+    AppService,
+)
 from djaploy.modules.base import BaseModule, call_hook
 from djaploy.system_services import retire_units_command
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def deployer() -> str:
@@ -51,59 +57,6 @@ def release_info(ctx: HostContext) -> dict[str, Any]:
         "python": ctx.target.python_version,
         "venv": ctx.venv_dir,
     }
-
-
-@contextmanager
-def locked(ctx: HostContext, action: str, audit: dict[str, Any], *, force_unlock: bool = False) -> Iterator[None]:
-    """Hold the host's deploy lock for one operation, and write its audit line at the end.
-
-    The lock is a directory (mkdir is atomic) holding who/where/when/what. It is released on
-    success, failure and interruption; a stale one (a deployer killed with -9) is reported
-    with its holder and can be broken with `unlock` or `--force-unlock`.
-    """
-    if ctx.plan.dry_run:
-        yield
-        return
-    paths = ctx.paths
-    info = {"action": action, "by": deployer(), "since": utc_now(), "env": ctx.env, **audit}
-    if force_unlock:
-        ctx.plan.run("break the deploy lock (--force-unlock)", f"rm -rf {shell.q(paths.lock_dir)}")
-    result = ctx.plan.run("take the deploy lock", shell.acquire_lock(paths.lock_dir, json.dumps(info, sort_keys=True)))
-    lines = result.stdout.strip().splitlines()
-    if not lines or lines[0] != "acquired":
-        holder = " ".join(lines[1:]) if len(lines) > 1 else result.stderr.strip()
-        raise LockHeld(
-            f"[{ctx.target.name}] {action} refused: the deploy lock {paths.lock_dir} is held: {holder}\n"
-            f"Wait for that operation to finish. If it is dead, break the lock with "
-            f"`manage.py unlock --env {ctx.env}` (or pass --force-unlock)."
-        )
-    started = time.monotonic()
-    outcome = "failed"
-    try:
-        yield
-        outcome = "ok"
-    except BaseException as exc:
-        outcome = "interrupted" if isinstance(exc, (KeyboardInterrupt, SystemExit)) or type(exc).__name__ == "GreenletExit" else "failed"
-        audit["error"] = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-        raise
-    finally:
-        line = {
-            "at": utc_now(),
-            "action": action,
-            "by": info["by"],
-            "env": ctx.env,
-            "host": ctx.target.name,
-            "strategy": ctx.target.deployment_strategy,
-            "result": outcome,
-            "seconds": round(time.monotonic() - started, 2),
-            **audit,
-        }
-        release = shell.release_lock(paths.lock_dir, paths.audit_log, json.dumps(line, sort_keys=True))
-        try:
-            ctx.plan.run("write the audit line and release the deploy lock", release)
-        except DjaployError:
-            if outcome == "ok":
-                raise  # otherwise the operation's own error is the one to report
 
 
 class UndoOnFailure:
@@ -194,7 +147,10 @@ def run_hooks(ctx: HostContext, modules: list[BaseModule], *hooks: str) -> None:
 
 
 def health_gate(ctx: HostContext) -> None:
-    """The new release must answer the health check in a private gunicorn before it serves."""
+    """The new release must answer the health check in a private gunicorn before it serves
+    (web hosts: a worker host serves nothing)."""
+    if "web" not in ctx.target.roles:
+        return
     paths = ctx.paths
     with timed(ctx, "health gate"):
         _health_gate(ctx, paths)

@@ -14,6 +14,7 @@ A failed release is removed, so it is never a rollback target.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from djaploy import shell
@@ -71,17 +72,27 @@ def releases_to_prune(state: dict[str, Any], keep: int, on_disk: list[str]) -> l
 def _switch_and_restart(ctx: HostContext, release: str, step: str) -> None:
     """One round trip: swap `current` atomically, then restart gracefully onto it."""
     assert ctx.service
-    ctx.plan.run(
-        step,
-        f"{shell.switch_symlink(ctx.paths.current, ctx.paths.release_dir(release))} && {shell.systemctl('restart', ctx.service.service)}",
-    )
+    restart = f" && {shell.systemctl('restart', ctx.service.service)}" if "web" in ctx.target.roles else ""
+    ctx.plan.run(step, f"{shell.switch_symlink(ctx.paths.current, ctx.paths.release_dir(release))}{restart}")
 
 
 def _remove_release(ctx: HostContext, release: str) -> None:
     ctx.plan.run(f"remove release {release}", f"rm -rf {shell.q(ctx.paths.release_dir(release))}")
 
 
-def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], activate: bool = False) -> str:
+@dataclass
+class Staged:
+    """A release extracted and prepared beside the live one: what `switch` and `discard` need."""
+
+    name: str
+    previous: str | None
+    state: dict[str, Any]
+    on_disk: list[str]
+
+
+def stage(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any]) -> Staged:
+    """Upload, extract and prepare the release (venv, env file, collectstatic) beside the live one.
+    Nothing serves it yet; a failure removes it."""
     assert ctx.release
     paths = ctx.paths
     ctx.service = paths.service_for(NAME)
@@ -91,15 +102,26 @@ def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     audit["release"] = name
     release_dir = paths.release_dir(name)
     previous = state.get("current") if state.get("current") in on_disk else None
-
-    def remove_release() -> None:
-        if not ctx.plan.dry_run:
-            _remove_release(ctx, name)
-
-    with UndoOnFailure(f"remove release {name}", remove_release):
+    staged = Staged(name, previous, state, on_disk)
+    with UndoOnFailure(f"remove release {name}", lambda: discard(ctx, staged)):
         upload_and_extract(ctx, release_dir)
         ctx.code_dir = release_dir
         run_hooks(ctx, modules, "prepare_data", "prepare_release")
+    return staged
+
+
+def discard(ctx: HostContext, staged: Staged) -> None:
+    """Remove a staged release that will not go live (its host or another failed before switching)."""
+    if not ctx.plan.dry_run:
+        _remove_release(ctx, staged.name)
+
+
+def go_live(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], staged: Staged,
+            activate: bool = False) -> str:
+    """Prove the staged release in a private gunicorn, then make it live; a failure puts the previous one back."""
+    paths, name, previous, state = ctx.paths, staged.name, staged.previous, staged.state
+    release_dir = paths.release_dir(name)
+    with UndoOnFailure(f"remove release {name}", lambda: discard(ctx, staged)):
         health_gate(ctx)
     if ctx.plan.dry_run:
         return f"release {name} would go live"
@@ -120,9 +142,13 @@ def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     state["releases"][name] = info
     state["order"] = [n for n in state["order"] if n != name] + [name]
     state["current"] = name
-    _prune(ctx, state, [*on_disk, name])
+    _prune(ctx, state, [*staged.on_disk, name])
     write_state(ctx, state)
     return f"release {name} is live" + (f" (rollback target: {rollback_target(state)})" if rollback_target(state) else "")
+
+
+def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], activate: bool = False) -> str:
+    return go_live(ctx, modules, audit, stage(ctx, modules, audit))
 
 
 def _prune(ctx: HostContext, state: dict[str, Any], on_disk: list[str]) -> None:
@@ -133,10 +159,8 @@ def _prune(ctx: HostContext, state: dict[str, Any], on_disk: list[str]) -> None:
     clean_up(ctx, NAME, [ctx.paths.release_dir(name) for name in doomed])
 
 
-def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], to: str | None = None) -> str:
-    paths = ctx.paths
-    ctx.service = paths.service_for(NAME)
-    state = state_of(ctx, NAME)
+def _rollback_choice(ctx: HostContext, state: dict[str, Any], to: str | None) -> tuple[str, str]:
+    """(live release, release to go back to); DjaployError when there is no such pair."""
     current = state.get("current")
     if not current:
         raise DjaployError(f"[{ctx.target.name}] nothing to roll back: no zero_downtime release is live")
@@ -147,6 +171,21 @@ def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any],
         raise DjaployError(f"[{ctx.target.name}] release {target!r} is not kept on this host; kept: {', '.join(state['order'])}")
     if target == current:
         raise DjaployError(f"[{ctx.target.name}] release {target} is already live")
+    return current, target
+
+
+def check_switch(ctx: HostContext, command: str, to: str | None = None) -> None:
+    """Raise before any host of a fleet switches when this one cannot (rollback, activate)."""
+    if command != "rollback":
+        activate(ctx, [], {})
+    _rollback_choice(ctx, state_of(ctx, NAME), to)
+
+
+def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], to: str | None = None) -> str:
+    paths = ctx.paths
+    ctx.service = paths.service_for(NAME)
+    state = state_of(ctx, NAME)
+    current, target = _rollback_choice(ctx, state, to)
     audit.update(release=target, rolled_back_from=current, commit=state["releases"][target].get("commit"))
     if ctx.plan.dry_run:
         return f"would roll back from {current} to {target}"
@@ -165,4 +204,4 @@ def activate(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any])
     raise DjaployError(f"[{ctx.target.name}] activate is for deployment_strategy='bluegreen'; zero_downtime deploys go live when they pass their health check")
 
 
-__all__ = ["activate", "deploy", "releases_to_prune", "rollback", "rollback_target"]
+__all__ = ["Staged", "activate", "check_switch", "deploy", "discard", "go_live", "releases_to_prune", "rollback", "rollback_target", "stage"]

@@ -24,6 +24,7 @@ Each finding says what is wrong and how to fix it. `manage.py check --deploy` re
     djaploy.W006  djaploy is in the server requirements (it is a deploy-time tool: 100+ MB on every server)
     djaploy.W007  --remote: the host is Debian-based but neither Debian nor Ubuntu
     djaploy.W008  the postgres module's max_connections is below what the environment's app can open
+    djaploy.W009  media files on the local disk as deployed while the environment has more than one web host
 
 "As deployed" means evaluated the way the server runs the app: in a fresh Python process, from
 manage.py's folder, with only the variables a host gives the app (DJAPLOY_ENV, DJAPLOY_RELEASE,
@@ -237,8 +238,9 @@ def _check_settings(project: Project, config: DjaployConfig, targets: Sequence[t
         probes = dict(zip(distinct, pool.map(probe, distinct.values())))
     for (env, target), environment in environments.items():
         where = f"{env}/{target.name}"
+        web_hosts = sum("web" in other.roles for other_env, other in targets if other_env == env)
         expected = Expected(env, AppPaths.for_target(target), served_names(target),
-                            frozenset(target.secrets), frozenset(target.env_vars),
+                            frozenset(target.secrets), frozenset(target.env_vars), web_hosts,
                             database_url="DATABASE_URL" in environment and "DATABASE_URL" not in target.env_vars
                             and "DATABASE_URL" not in target.secrets)
         redact = Redactor(target.secrets.values())

@@ -69,6 +69,7 @@ class Expected:
     domains: tuple[str, ...]
     secret_names: frozenset[str]  # the host's `secrets` keys
     env_var_names: frozenset[str]  # the host's `env_vars` keys
+    web_hosts: int = 1  # web hosts of the environment: uploads on one are invisible on the others
     database_url: bool = False  # a module (postgres) gives the app DATABASE_URL
 
 
@@ -102,6 +103,14 @@ def settings_findings(values: Mapping[str, Any], expected: Expected, where: str,
         findings.append(Finding("W003", where, f"MEDIA_ROOT is {values.get('MEDIA_ROOT')!r} as deployed, not "
                                 f"{paths.media_root}: uploads would not be served by nginx and could be lost with a release",
                                 "MEDIA_ROOT = os.environ.get('DJAPLOY_MEDIA_ROOT', BASE_DIR / 'media')"))
+    storage = str(values.get("MEDIA_STORAGE") or "")
+    if expected.web_hosts > 1 and storage.endswith("FileSystemStorage"):
+        findings.append(Finding("W009", where, f"media files are stored on the local disk ({storage}) while {env} has "
+                                f"{expected.web_hosts} web hosts: a file uploaded through one is missing on the others",
+                                "store them in an S3-compatible bucket with django-storages: add 'django-storages[s3]' "
+                                "to the requirements and set STORAGES = {'default': {'BACKEND': "
+                                "'storages.backends.s3.S3Storage'}, 'staticfiles': {...}} with AWS_STORAGE_BUCKET_NAME, "
+                                "AWS_S3_ENDPOINT_URL and the keys from secrets"))
     for name in values.get("SQLITE") or []:
         if not str(name).startswith(paths.data_dir.rstrip("/") + "/"):
             findings.append(Finding("W004", where, f"the SQLite database {name!r} is outside {paths.data_dir}: it "

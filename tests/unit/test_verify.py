@@ -343,3 +343,15 @@ def test_placeholder_environment_lets_commands_load_hosts_without_secrets(tmp_pa
         "from djaploy.config import HostConfig\nhosts = [HostConfig('web1', ssh_host='203.0.113.10')]\n")
     _, targets = inventory.load_targets_without_secrets(tmp_path, "prod")
     assert targets[0].secrets == {"K": inventory._AnyVariable.PLACEHOLDER}
+
+
+def test_media_on_the_local_disk_is_a_finding_only_with_more_than_one_web_host() -> None:
+    from dataclasses import replace
+
+    local = {**GOOD, "MEDIA_STORAGE": "django.core.files.storage.FileSystemStorage"}
+    assert settings_findings(local, expected(), "production/web1", matches_local_key=False) == []
+    fleet = replace(expected(), web_hosts=2)
+    found = settings_findings(local, fleet, "production/web1", matches_local_key=False)
+    assert ids(found) == ["W009"] and "2 web hosts" in found[0].message and "django-storages" in found[0].hint
+    in_a_bucket = {**GOOD, "MEDIA_STORAGE": "storages.backends.s3.S3Storage"}
+    assert settings_findings(in_a_bucket, fleet, "production/web1", matches_local_key=False) == []

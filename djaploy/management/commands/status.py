@@ -1,4 +1,4 @@
-"""manage.py status --env E: what serves on each host, what is kept, services, lock, audit."""
+"""manage.py status --env E: one table for the environment, then per host what is kept, services, lock, audit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from djaploy import actions
 from djaploy.management.commands._common import DjaployCommand
-from djaploy.status import format_status
+from djaploy.status import format_status, format_table
 
 
 class Command(DjaployCommand):
@@ -16,6 +16,8 @@ class Command(DjaployCommand):
 
     def run(self, directory: Path, options: dict[str, Any]) -> actions.RunResult:
         result = actions.status(directory, options["env"], out=self.stdout, log=self.log_file, verbosity=options["verbosity"])
+        for line in format_table(result.data):
+            self.stdout.write(line)
         for host, status in result.data.items():
             for line in format_status(host, status):
                 self.stdout.write(line)
