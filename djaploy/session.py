@@ -68,6 +68,8 @@ class Session:
     modules: dict[str, list[BaseModule]]
     reporter: Reporter
     config: Any
+    #: every value the reporter redacts: the hosts' secrets and the modules' hidden_values
+    hidden: list[str] = field(default_factory=list)
 
 
 def open_session(config_dir: Path, env: str, out: TextIO, verbosity: int, log: TextIO | None = None,
@@ -80,9 +82,10 @@ def open_session(config_dir: Path, env: str, out: TextIO, verbosity: int, log: T
     for target in targets:
         for module in modules[target.name]:
             module.check_target(target, config_dir)
-    secrets = [value for target in targets for value in target.secrets.values()]
-    reporter = Reporter(out=out, redact=Redactor(secrets), verbosity=verbosity, log=log)
-    return Session(config_dir, env, targets, modules, reporter, config)
+    hidden = [value for target in targets for value in target.secrets.values()]
+    hidden += [value for target in targets for module in modules[target.name] for value in module.hidden_values(target)]
+    reporter = Reporter(out=out, redact=Redactor(hidden), verbosity=verbosity, log=log)
+    return Session(config_dir, env, targets, modules, reporter, config, hidden)
 
 
 def run_on_hosts(session: Session, result: RunResult, work: Callable[[HostContext, list[BaseModule]], str | None], **context: Any) -> RunResult:

@@ -77,6 +77,11 @@ class BaseModule:
         if self.option_names is not None:
             checked_options(target, config_dir, self, self.option_names)
 
+    def hidden_values(self, target: Target) -> list[str]:
+        """Secret values of this module's options that are not among the host's secrets (an
+        "env:" credential of its own): djaploy redacts them from everything it prints or logs."""
+        return []
+
     def configure_server(self, ctx: HostContext) -> None:
         """Provision the host (packages, users, directories, base config). Must be idempotent."""
 
@@ -152,7 +157,7 @@ def call_hook(ctx: HostContext, module: BaseModule, hook: str) -> None:
         except TypeError:  # a class without a source file
             source = None
         # The message reaches the output and the audit log: never with a secret in it.
-        redact = Redactor(ctx.target.secrets.values())
+        redact = Redactor([*ctx.target.secrets.values(), *module.hidden_values(ctx.target)])
         raise HookError(
             f"[{ctx.target.name}] module {_module_label(module)} failed in its {hook} hook: "
             f"{type(exc).__name__}: {redact(str(exc))}{_raised_at(exc, source)}\n"
