@@ -182,7 +182,8 @@ def fetch(settings: dict, backup: str, dest: str, media_dest: str = "") -> None:
     source = f"{settings['root']}/{chosen['id']}"
     rclone(settings, "copy", "--exclude", f"/{MEDIA}/**", "--exclude", f"/{MARKER}", source, dest)
     if media_dest:
-        rclone(settings, "copy", f"{source}/{MEDIA}", media_dest)
+        os.makedirs(media_dest, exist_ok=True)  # a backup of an app without media has no media/
+        rclone(settings, "copy", f"{source}/{MEDIA}", media_dest, missing_ok=True)
     print(json.dumps({"backup": chosen}))
 
 

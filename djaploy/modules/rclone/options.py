@@ -97,14 +97,15 @@ def _literal(value: Any, key: str, fail: Fail) -> str:
 
 
 def _resolve(value: str, key: str, environ: Mapping[str, str] | None, fail: Fail) -> tuple[str, bool]:
-    """(the value, whether it is a secret): "env:NAME" is read from `environ`; None checks form only."""
+    """(the value, whether it is a secret read from `environ`): "env:NAME" is read from `environ`;
+    None checks its form only."""
     variable = env_variable(value)
     if variable is None:
         return value, False
     if not ENV_NAME_RE.fullmatch(variable):
         fail(key, f"{value!r}: {ENV_PREFIX!r} must be followed by a variable name")
     if environ is None:
-        return value, True
+        return value, False  # not read: nothing to hide yet
     if not environ.get(variable):
         fail(key, f"reads ${variable}, which is not set in your environment")
     return environ[variable], True
