@@ -27,6 +27,7 @@ from pathlib import Path
 
 from djaploy.config import Target
 from djaploy.context import HostContext
+from djaploy.errors import ConfigError
 from djaploy.modules.base import BaseModule
 from djaploy.modules.rclone.options import NAME, settings_for
 from djaploy.modules.rclone.steps import install, schedule, write_files
@@ -44,7 +45,7 @@ class Module(BaseModule):
         """The remote's credentials and the passphrase: out of every line djaploy prints or logs."""
         try:
             return list(settings_for(target, None, os.environ).secrets)
-        except Exception:  # noqa: BLE001 - a missing variable is reported by the command that needs it
+        except ConfigError:  # a missing variable: the command that needs it says so
             return []
 
     def configure_server(self, ctx: HostContext) -> None:
