@@ -169,6 +169,10 @@ def listed(project: Project) -> list[str]:
     return [line for line in output.splitlines() if line.startswith("[app] 20")]
 
 
+def backup_ids(lines: list[str]) -> list[str]:
+    return [line.split()[1] for line in lines]
+
+
 def restore_everything(project: Project, host, rows: list[str], media_path: str, content: bytes) -> str:
     result = project.manage("restore", "--env", ENV, "--backup", "latest", "--media", check=True)
     assert "integrity ok" in result.stdout and f"entries_entry: {len(rows)} rows" in result.stdout
@@ -259,12 +263,12 @@ def test_local_backup_brings_back_rows_and_media(project: Project, app_host) -> 
 
 
 def test_retention_keeps_backups_while_the_remote_fails(project: Project, app_host) -> None:
-    before = listed(project)
+    before = backup_ids(listed(project))
     root = f"{LOCAL_PATH}/ledger/{ENV}"
     remote(app_host, f"chown root:root {root} && chmod 755 {root}")  # the app user cannot write there now
     failed = backup_now(project, check=False)
     assert failed.returncode != 0 and "backup" in failed.stderr
-    assert listed(project) == before
+    assert backup_ids(listed(project)) == before
     assert "BACKUP FAILED" in remote(app_host, "journalctl -t ledger-backup --no-pager -o cat")
 
     remote(app_host, f"chown ledger:ledger {root}")
@@ -272,7 +276,7 @@ def test_retention_keeps_backups_while_the_remote_fails(project: Project, app_ho
         backup_now(project)
         time.sleep(1)
     after = listed(project)
-    assert len(after) == 2 and before[0].split()[1] not in " ".join(after)  # keep=2: the oldest went
+    assert len(after) == 2 and before[0] not in backup_ids(after)  # keep=2: the oldest went
     assert all("files" in line for line in after)
 
 
@@ -315,8 +319,10 @@ def test_encrypted_s3_backup_keeps_credentials_out_of_argv_output_and_logs(proje
     configured = project.manage("configureserver", "--env", ENV, check=True)
     rows = [*served_texts(app_host), "s3-1", "s3-2"]
     add_entries(app_host, ["s3-1", "s3-2"])
-    content = bytes(range(256)) * 40000  # 10 MB: the backup runs long enough to be sampled
+    content = bytes(range(256)) * 3600  # under nginx's 1 MB body limit; eight of them keep the backup running a while
     media_path = upload(app_host, "big.bin", content)
+    for number in range(7):
+        upload(app_host, f"more-{number}.bin", content)
 
     samples: list[str] = []
     stop = threading.Event()
@@ -374,3 +380,12 @@ def test_tailscale_comes_up_once_with_the_key_never_in_argv(project: Project, ap
     refused = project.manage("configureserver", "--env", ENV)
     assert refused.returncode != 0 and "refusing restrict_ssh" in refused.stderr
     assert ssh(app_host, "true").returncode == 0  # SSH was left open
+    assert remote(app_host, "test -e /etc/djaploy-tailscale-ssh.nft && echo written || echo absent").strip() == "absent"
+
+
+def test_the_ssh_rules_restrict_ssh_would_load_are_valid_nftables(app_host) -> None:
+    from djaploy.modules.tailscale.commands import ssh_rules
+
+    remote(app_host, "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null")
+    checked = ssh(app_host, f"cat > /tmp/rules.nft <<'EOF'\n{ssh_rules(22)}EOF\nnft -c -f /tmp/rules.nft")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
