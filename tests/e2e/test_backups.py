@@ -240,7 +240,7 @@ LOCAL_FILE = b"an uploaded file\n"
 
 def test_local_backup_brings_back_rows_and_media(project: Project, app_host) -> None:
     project.manage("configureserver", "--env", ENV, check=True)
-    assert remote(app_host, "stat -c '%U %a' /etc/rclone-ledger.conf").strip() == "ledger 600"
+    assert remote(app_host, "stat -c '%U %a' /etc/rclone-ledger/rclone.conf").strip() == "ledger 600"
     assert remote(app_host, "systemctl is-enabled ledger-backup.timer").strip() == "enabled"
     again = project.manage("configureserver", "--env", ENV, check=True)
     assert "[app] ok: no changes" in again.stdout
@@ -295,8 +295,13 @@ def test_sftp_backup_on_the_second_host(project: Project, app_host, sandbox_host
     rows = [*served_texts(app_host), "sftp-1"]
     add_entries(app_host, ["sftp-1"])
     media_path = upload(app_host, "sftp.txt", b"sent over sftp\n")
+    started = time.monotonic()
     backup_now(project)
+    took = time.monotonic() - started
     assert remote(sftp_host, f"find {SFTP_PATH}/ledger/{ENV} -name BACKUP-COMPLETE | wc -l").strip() == "1"
+    # rclone saved nothing into djaploy's config (it would, detecting the shell on each connection, and wait)
+    assert "[app] ok: no changes" in project.manage("configureserver", "--env", ENV, check=True).stdout
+    assert took < 45, f"an SFTP backup of a few KB took {took:.0f}s"
     assert remote(sftp_host, f"find {SFTP_PATH}/ledger/{ENV} -name sftp.txt | wc -l").strip() == "1"
 
     lose_everything(app_host, media_path)
@@ -346,7 +351,7 @@ def test_encrypted_s3_backup_keeps_credentials_out_of_argv_output_and_logs(proje
                  log_of(made), restored.stdout, restored.stderr, log_of(restored)]:
         for secret in (S3_SECRET, S3_KEY_ID, PASSPHRASE):
             assert secret not in text
-    conf = remote(app_host, "cat /etc/rclone-ledger.conf")
+    conf = remote(app_host, "cat /etc/rclone-ledger/rclone.conf")
     assert S3_SECRET in conf and PASSPHRASE not in conf  # the credentials live there only (0600), the passphrase obscured
 
 

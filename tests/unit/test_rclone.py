@@ -162,6 +162,11 @@ def test_sftp_passwords_are_obscured_and_an_inline_key_stays_on_one_line() -> No
     conf = parsed(rclone_conf(settings({"remote": remote, "path": "/srv/backups"}, {"SFTP_PASS": "sftp pw", "SFTP_KEY": key})))
     assert reveal(conf["djaploy"]["pass"]) == "sftp pw"
     assert conf["djaploy"]["key_pem"] == key.replace("\n", "\\n") and conf["djaploy"]["port"] == "22"
+    # rclone would detect the shell and save it into the file on every connection: given up front
+    assert conf["djaploy"]["shell_type"] == "unix"
+    windows = parsed(rclone_conf(settings({"remote": {**remote, "shell_type": "powershell"}, "path": "/b"},
+                                          {"SFTP_PASS": "x", "SFTP_KEY": key})))
+    assert windows["djaploy"]["shell_type"] == "powershell"
 
 
 # --- on the host ------------------------------------------------------------------------------------
@@ -187,10 +192,10 @@ def test_configure_server_writes_credentials_only_into_private_files(monkeypatch
     options = {"remote": S3, "path": "shop-backups/production", "encrypt_password": "env:BACKUP_PASSPHRASE"}
     plan = RecordingPlan()
     Module().configure_server(ctx(options, plan))
-    assert plan.files["/etc/rclone-shop.conf"][1:] == ("shop", "600")
+    assert plan.files["/etc/rclone-shop/rclone.conf"][1:] == ("shop", "600")
     assert plan.files["/etc/rclone-shop-backup.json"][1:] == ("shop", "600")
     assert plan.files["/usr/local/lib/djaploy/backup-shop.py"][0] == BACKUP_SCRIPT
-    assert SECRET in plan.files["/etc/rclone-shop.conf"][0]
+    assert SECRET in plan.files["/etc/rclone-shop/rclone.conf"][0]
     for path, (content, _, mode) in plan.files.items():
         if mode != "600":
             assert not {KEY_ID, SECRET, PASSPHRASE} & {s for s in (KEY_ID, SECRET, PASSPHRASE) if s in content}, path
@@ -204,7 +209,7 @@ def test_settings_point_the_program_at_the_data_and_media_folders() -> None:
 
     options = {"remote": {"type": "local"}, "path": "/var/backups/shop", "keep": 3, "media": False}
     values = json.loads(backup_settings(ctx(options), settings(options)))
-    assert values == {"rclone": "/opt/rclone/bin/rclone", "config": "/etc/rclone-shop.conf",
+    assert values == {"rclone": "/opt/rclone/bin/rclone", "config": "/etc/rclone-shop/rclone.conf",
                       "root": "djaploy:/var/backups/shop/shop/production", "db": "/home/shop/apps/shop/shared/data/db.sqlite3",
                       "database_url": "", "media": "", "keep": 3, "work": "/home/shop/apps/shop/.djaploy/backup-work"}
 

@@ -14,7 +14,7 @@ from djaploy.modules.base import BaseModule
 from djaploy.modules.rclone.backup_script import STAMP_FORMAT
 from djaploy.modules.rclone.commands import Backup, parse_backups, run_now_command, script_command
 from djaploy.modules.rclone.files import paths_for
-from djaploy.modules.rclone.options import settings_for
+from djaploy.modules.rclone.options import NAME, settings_for
 from djaploy.modules.rclone.steps import require_configured
 from djaploy.session import RunResult, open_session, run_on_hosts
 
@@ -52,6 +52,8 @@ def backup(config_dir: Path, env: str, *, out: TextIO, now: bool = False, verbos
     result = RunResult("backup", env, dry_run=False)
 
     def work(ctx: HostContext, modules: list[BaseModule]) -> str:
+        if NAME not in {module.name for module in modules}:
+            return "no backups here (the host does not list djaploy.modules.rclone)"
         settings = settings_for(ctx.target, ctx.config_dir)
         paths = paths_for(ctx, settings)
         require_configured(ctx, settings)

@@ -21,6 +21,9 @@ INSTALL_MARKER = f"{RCLONE_HOME}/.djaploy-source"
 #: the names of the two remotes in the config file
 BASE_REMOTE = "djaploy"
 CRYPT_REMOTE = "djaploy-crypt"
+#: options rclone would otherwise find out and save into its config on every connection
+#: (rewriting djaploy's file, and failing: it is not in a folder rclone may write)
+REMOTE_DEFAULTS = {"sftp": (("shell_type", "unix"),)}
 #: rclone options that hold passwords rclone expects obscured (`rclone config providers`: IsPassword)
 OBSCURED_KEYS = frozenset({"pass", "password", "password2", "key_file_pass"})
 #: the backup program, sent as a file: the host has no djaploy
@@ -53,8 +56,13 @@ class BackupPaths:
         return posixpath.join(self.app.meta_dir, "backup-work")
 
     @property
+    def config_dir(self) -> str:
+        """The app user's own folder: rclone saves refreshed OAuth tokens beside its config."""
+        return f"/etc/rclone-{self.app.app_name}"
+
+    @property
     def config(self) -> str:
-        return f"/etc/rclone-{self.app.app_name}.conf"
+        return f"{self.config_dir}/rclone.conf"
 
     @property
     def settings(self) -> str:
@@ -99,7 +107,9 @@ def rclone_conf(settings: Settings) -> str:
     """The config file: the storage remote, and the crypt remote over it when encrypted.
     It holds credentials: install it 0600, owned by the app user."""
     lines = ["# Written by djaploy (module rclone). Holds credentials: keep it 0600.", f"[{BASE_REMOTE}]"]
-    lines += [f"{key} = {_conf_value(key, value)}" for key, value in settings.remote]
+    given = dict(settings.remote)
+    defaults = [(key, value) for key, value in REMOTE_DEFAULTS.get(given["type"], ()) if key not in given]
+    lines += [f"{key} = {_conf_value(key, value)}" for key, value in [*settings.remote, *defaults]]
     if settings.encrypted:
         lines += ["", f"[{CRYPT_REMOTE}]", "type = crypt", f"remote = {BASE_REMOTE}:{settings.path}",
                   f"password = {stable_obscure(settings.encrypt_password)}"]

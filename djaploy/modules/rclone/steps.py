@@ -30,6 +30,7 @@ def write_files(ctx: HostContext, settings: Settings) -> bool:
     plan.directory("rclone: work folder", paths.work, owner=user, mode="700")
     if settings.remote_type == "local" and settings.path.startswith("/"):
         plan.directory(f"rclone: backup folder {settings.path}", settings.path, owner=user, mode="700")
+    plan.directory("rclone: config folder", paths.config_dir, owner=user, mode="700")
     plan.put_text(f"rclone: config (remote {settings.describe()})", paths.config, rclone_conf(settings), owner=user, mode="600")
     plan.put_text("rclone: backup settings", paths.settings, backup_settings(ctx, settings), owner=user, mode="600")
     changed = False
