@@ -162,11 +162,12 @@ def test_sftp_passwords_are_obscured_and_an_inline_key_stays_on_one_line() -> No
     conf = parsed(rclone_conf(settings({"remote": remote, "path": "/srv/backups"}, {"SFTP_PASS": "sftp pw", "SFTP_KEY": key})))
     assert reveal(conf["djaploy"]["pass"]) == "sftp pw"
     assert conf["djaploy"]["key_pem"] == key.replace("\n", "\\n") and conf["djaploy"]["port"] == "22"
-    # rclone would detect the shell and save it into the file on every connection: given up front
-    assert conf["djaploy"]["shell_type"] == "unix"
+    # rclone would detect these and save them into the file on every connection: given up front
+    assert (conf["djaploy"]["shell_type"], conf["djaploy"]["md5sum_command"], conf["djaploy"]["sha1sum_command"]) == (
+        "unix", "md5sum", "sha1sum")
     windows = parsed(rclone_conf(settings({"remote": {**remote, "shell_type": "powershell"}, "path": "/b"},
                                           {"SFTP_PASS": "x", "SFTP_KEY": key})))
-    assert windows["djaploy"]["shell_type"] == "powershell"
+    assert windows["djaploy"]["shell_type"] == "powershell" and "md5sum_command" not in windows["djaploy"]
 
 
 # --- on the host ------------------------------------------------------------------------------------

@@ -21,9 +21,10 @@ INSTALL_MARKER = f"{RCLONE_HOME}/.djaploy-source"
 #: the names of the two remotes in the config file
 BASE_REMOTE = "djaploy"
 CRYPT_REMOTE = "djaploy-crypt"
-#: options rclone would otherwise find out and save into its config on every connection
-#: (rewriting djaploy's file, and failing: it is not in a folder rclone may write)
-REMOTE_DEFAULTS = {"sftp": (("shell_type", "unix"),)}
+#: what rclone would otherwise detect on an SFTP server and save into its config file (rewriting
+#: djaploy's, so every configureserver would change it; where it may not write, retrying for
+#: seconds on every connection): what it finds on a unix server, unless the remote says otherwise
+SFTP_UNIX_DEFAULTS = (("shell_type", "unix"), ("md5sum_command", "md5sum"), ("sha1sum_command", "sha1sum"))
 #: rclone options that hold passwords rclone expects obscured (`rclone config providers`: IsPassword)
 OBSCURED_KEYS = frozenset({"pass", "password", "password2", "key_file_pass"})
 #: the backup program, sent as a file: the host has no djaploy
@@ -108,7 +109,8 @@ def rclone_conf(settings: Settings) -> str:
     It holds credentials: install it 0600, owned by the app user."""
     lines = ["# Written by djaploy (module rclone). Holds credentials: keep it 0600.", f"[{BASE_REMOTE}]"]
     given = dict(settings.remote)
-    defaults = [(key, value) for key, value in REMOTE_DEFAULTS.get(given["type"], ()) if key not in given]
+    unix_sftp = given["type"] == "sftp" and given.get("shell_type", "unix") == "unix"
+    defaults = [(key, value) for key, value in SFTP_UNIX_DEFAULTS if unix_sftp and key not in given]
     lines += [f"{key} = {_conf_value(key, value)}" for key, value in [*settings.remote, *defaults]]
     if settings.encrypted:
         lines += ["", f"[{CRYPT_REMOTE}]", "type = crypt", f"remote = {BASE_REMOTE}:{settings.path}",
