@@ -10,6 +10,8 @@ If anything fails before the move, the old database is untouched and the app is 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +43,9 @@ class HostRestore:
     rows: dict[str, int | None] = field(default_factory=dict)
     integrity: str = ""
     previous: str | None = None  # where the replaced database was kept
+
+    def summary(self) -> str:
+        return f"database restored ({len(self.rows)} tables, integrity {self.integrity})"
 
     def lines(self) -> list[str]:
         when = f"as of {self.timestamp}" if self.timestamp else "latest"
@@ -87,14 +92,40 @@ def unit_states(ctx: HostContext, units: list[str]) -> tuple[list[str], list[str
     return running, wanted
 
 
-def move_into_place_command(paths: LitestreamPaths, previous: str | None) -> str:
-    """As the app user: keep (or drop) the old database with its sidecars, then rename the new one in."""
-    files = [(paths.db + suffix, (previous + suffix) if previous else None) for suffix in ("", "-wal", "-shm")]
+def swap_database_command(db: str, new: str, previous: str | None) -> str:
+    """As the app user: keep (or drop) the old database with its -wal/-shm files, then rename
+    the new one in, so no stale sidecar is ever applied to the restored file."""
+    files = [(db + suffix, (previous + suffix) if previous else None) for suffix in ("", "-wal", "-shm")]
     if previous:
         old = " && ".join(f"if [ -e {shell.q(src)} ]; then mv -f {shell.q(src)} {shell.q(dst)}; fi" for src, dst in files)
     else:
         old = "rm -f " + " ".join(shell.q(src) for src, _ in files)
-    return f"{old} && mv -f {shell.q(paths.restoring)} {shell.q(paths.db)} && {reset_command(paths)}"
+    return f"{old} && mv -f {shell.q(new)} {shell.q(db)}"
+
+
+def move_into_place_command(paths: LitestreamPaths, previous: str | None) -> str:
+    """The database swap, then Litestream's local state reset (it described the old file)."""
+    return f"{swap_database_command(paths.db, paths.restoring, previous)} && {reset_command(paths)}"
+
+
+def previous_name(db: str, current: DatabaseInfo) -> str | None:
+    """Where a replaced database with data is kept: beside it, named after the moment."""
+    stamp = utc_now().replace("-", "").replace(":", "")
+    return f"{db}.before-restore-{stamp}" if current.exists and current.has_data else None
+
+
+@contextmanager
+def app_stopped(ctx: HostContext, also: Sequence[str] = (), label: str = "") -> Iterator[None]:
+    """The app (and `also`) stopped around a restore, and started again however it ends:
+    what ran before, and what is enabled (a lost database had stopped the app)."""
+    running, wanted = unit_states(ctx, app_units(ctx))
+    if running or also:
+        ctx.plan.run(f"restore: stop the app{' and ' + label if label else ''}", shell.systemctl("stop", *running, *also))
+    try:
+        yield
+    finally:
+        if wanted or also:
+            ctx.plan.run(f"restore: start {label + ' and ' if label else ''}the app", shell.systemctl("start", *also, *wanted))
 
 
 def _require_configured(ctx: HostContext, paths: LitestreamPaths) -> None:
@@ -104,12 +135,22 @@ def _require_configured(ctx: HostContext, paths: LitestreamPaths) -> None:
                                f"run `manage.py configureserver --env {ctx.env}` first")
 
 
-def _refuse(ctx: HostContext, paths: LitestreamPaths, current: DatabaseInfo) -> DjaployError:
+def refusal(ctx: HostContext, db: str, current: DatabaseInfo) -> DjaployError:
     return DjaployError(
-        f"[{ctx.target.name}] restore refused: {paths.db} holds data ({current.table_summary()}). "
+        f"[{ctx.target.name}] restore refused: {db} holds data ({current.table_summary()}). "
         "Pass --force to replace it (it is kept beside the restored one as a .before-restore-* file). "
         "Nothing was changed."
     )
+
+
+def check_copy(ctx: HostContext, path: str, db: str) -> tuple[dict[str, int | None], str]:
+    """(rows per table, integrity) of a restored copy; RemoteError when it is damaged."""
+    check = probe(ctx, path, "check")
+    integrity = "; ".join(check.integrity) or check.error or "unknown"
+    if check.error or check.integrity != ("ok",):
+        raise RemoteError(ctx.target.name, "restore: check the restored database", integrity,
+                          hint=f"the restored copy is damaged; {db} was left as it was")
+    return check.rows, integrity
 
 
 def restore_host(ctx: HostContext, settings: Settings, timestamp: str | None, force: bool) -> HostRestore:
@@ -118,51 +159,54 @@ def restore_host(ctx: HostContext, settings: Settings, timestamp: str | None, fo
     _require_configured(ctx, paths)
     current = probe(ctx, paths.db, "count")
     if current.has_data and not force:
-        raise _refuse(ctx, paths, current)
+        raise refusal(ctx, paths.db, current)
     report = HostRestore(paths.db, settings.replica.describe(), timestamp)
-    stamp = utc_now().replace("-", "").replace(":", "")
-    report.previous = f"{paths.db}.before-restore-{stamp}" if current.exists and current.has_data else None
-    running, wanted = unit_states(ctx, app_units(ctx))
+    report.previous = previous_name(paths.db, current)
     restoring = shell.q(paths.restoring)
-    ctx.plan.run("restore: stop the app and Litestream", shell.systemctl("stop", *running, paths.service))
-    moved = False
-    try:
-        args = ["restore", "-config", paths.config, "-o", paths.restoring]
-        args += ["-timestamp", timestamp] if timestamp else []
-        ctx.plan.run(f"restore: {report.replica} into a temporary file",
-                     f"rm -f {restoring} {restoring}-wal {restoring}-shm && "
-                     f"{litestream_command(paths, *args, paths.db)}", as_user=user)
-        check = probe(ctx, paths.restoring, "check")
-        report.rows, report.integrity = check.rows, "; ".join(check.integrity) or check.error or "unknown"
-        if check.error or check.integrity != ("ok",):
-            raise RemoteError(ctx.target.name, "restore: check the restored database", report.integrity,
-                              hint=f"the restored copy is damaged; {paths.db} was left as it was")
-        ctx.plan.run("restore: move the restored database into place", move_into_place_command(paths, report.previous), as_user=user)
-        moved = True
-        ensure_wal(ctx, settings)
-    finally:
-        if not moved:
-            ctx.plan.run("restore: remove the partial copy", f"rm -f {restoring} {restoring}-wal {restoring}-shm", as_user=user)
-        ctx.plan.run("restore: start Litestream and the app", shell.systemctl("start", paths.service, *wanted))
+    with app_stopped(ctx, [paths.service], "Litestream"):
+        moved = False
+        try:
+            args = ["restore", "-config", paths.config, "-o", paths.restoring]
+            args += ["-timestamp", timestamp] if timestamp else []
+            ctx.plan.run(f"restore: {report.replica} into a temporary file",
+                         f"rm -f {restoring} {restoring}-wal {restoring}-shm && "
+                         f"{litestream_command(paths, *args, paths.db)}", as_user=user)
+            report.rows, report.integrity = check_copy(ctx, paths.restoring, paths.db)
+            ctx.plan.run("restore: move the restored database into place", move_into_place_command(paths, report.previous), as_user=user)
+            moved = True
+            ensure_wal(ctx, settings)
+        finally:
+            if not moved:
+                ctx.plan.run("restore: remove the partial copy", f"rm -f {restoring} {restoring}-wal {restoring}-shm", as_user=user)
     return report
+
+
+def run_restore(config_dir: Path, env: str, restore_one: Callable[[HostContext], Any], audit: dict[str, Any], *,
+                out: TextIO, verbosity: int = 1, force_unlock: bool = False, wsgi_setting: str | None = None) -> RunResult:
+    """Every host, under its deploy lock: `restore_one` (which returns a report with `summary()`),
+    then the verify hooks (the site answers). Shared by the litestream and rclone restores."""
+    session = open_session(config_dir, env, out, verbosity)
+    project = inspect_project(config_dir, manage_py_path=session.config.manage_py_path,
+                              wsgi_application=session.config.wsgi_application, wsgi_setting=wsgi_setting)
+    result = RunResult("restore", env, dry_run=False)
+
+    def work(ctx: HostContext, modules: list[BaseModule]) -> str:
+        with locked(ctx, "restore", dict(audit), force_unlock=force_unlock):
+            report = restore_one(ctx)
+            result.data[ctx.target.name] = report
+            run_hooks(ctx, modules, "verify")
+        return report.summary()
+
+    return run_on_hosts(session, result, work, project=project)
 
 
 def restore(config_dir: Path, env: str, *, out: TextIO, timestamp: str | None = None, force: bool = False,
             verbosity: int = 1, force_unlock: bool = False, wsgi_setting: str | None = None) -> RunResult:
     """Restore every host's database from its Litestream replica, then check the site answers."""
     when = parse_timestamp(timestamp)
-    session = open_session(config_dir, env, out, verbosity)
-    settings = {target.name: settings_for(target, config_dir) for target in session.targets}
-    project = inspect_project(config_dir, manage_py_path=session.config.manage_py_path,
-                              wsgi_application=session.config.wsgi_application, wsgi_setting=wsgi_setting)
-    result = RunResult("restore", env, dry_run=False)
 
-    def work(ctx: HostContext, modules: list[BaseModule]) -> str:
-        audit: dict[str, Any] = {"timestamp": when or "latest", "force": force}
-        with locked(ctx, "restore", audit, force_unlock=force_unlock):
-            report = restore_host(ctx, settings[ctx.target.name], when, force)
-            result.data[ctx.target.name] = report
-            run_hooks(ctx, modules, "verify")
-        return f"database restored ({len(report.rows)} tables, integrity {report.integrity})"
+    def restore_one(ctx: HostContext) -> HostRestore:
+        return restore_host(ctx, settings_for(ctx.target, ctx.config_dir), when, force)
 
-    return run_on_hosts(session, result, work, project=project)
+    return run_restore(config_dir, env, restore_one, {"timestamp": when or "latest", "force": force}, out=out,
+                       verbosity=verbosity, force_unlock=force_unlock, wsgi_setting=wsgi_setting)

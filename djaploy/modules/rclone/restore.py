@@ -1,0 +1,116 @@
+"""`restore --env E --backup latest|ID [--media] [--force]`: a backup back on every host.
+
+Per host, under the deploy lock, as the litestream restore does (djaploy.restore's steps): refuse
+to replace a database that has data unless forced; fetch the backup while the app still serves;
+check the copy (PRAGMA integrity_check, rows per table); only then stop the app, move the copy
+into place (the old -wal/-shm files go with the old database, kept beside it), and with --media
+the media folder; start the app again; run the verify hooks. A failure before the move leaves
+the database and the media as they were.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from djaploy import shell
+from djaploy.context import HostContext
+from djaploy.errors import DjaployError, RemoteError
+from djaploy.modules.litestream.steps import probe
+from djaploy.modules.rclone.commands import parse_json_line, script_command
+from djaploy.modules.rclone.files import paths_for
+from djaploy.modules.rclone.options import Settings, settings_for
+from djaploy.modules.rclone.steps import require_configured
+from djaploy.restore import app_stopped, check_copy, previous_name, refusal, run_restore, swap_database_command
+from djaploy.session import RunResult
+from djaploy.strategies.common import utc_now
+
+
+BACKUP_ID_RE = re.compile(r"latest|\d{8}T\d{6}Z")
+
+
+@dataclass
+class BackupRestore:
+    """What one host got back: shown to the user, and kept in RunResult.data."""
+
+    database: str
+    source: str
+    backup: str = ""
+    rows: dict[str, int | None] = field(default_factory=dict)
+    integrity: str = ""
+    previous: str | None = None
+    media: str | None = None  # the media folder, when --media restored it
+    previous_media: str | None = None
+
+    def summary(self) -> str:
+        return f"backup {self.backup} restored ({len(self.rows)} tables, integrity {self.integrity})"
+
+    def lines(self) -> list[str]:
+        lines = [f"restored {self.database} from backup {self.backup} at {self.source}: integrity {self.integrity}"]
+        lines += [f"  {table}: {count} rows" for table, count in self.rows.items()]
+        if self.media:
+            lines.append(f"  restored the media folder {self.media}")
+        lines += [f"  the replaced {what} was kept as {where}"
+                  for what, where in (("database", self.previous), ("media folder", self.previous_media)) if where]
+        return lines
+
+
+def media_swap_command(media: str, restored: str, previous: str) -> str:
+    """Keep the old media folder beside (when it holds anything), then rename the restored one in."""
+    m, p = shell.q(media), shell.q(previous)
+    return (f"if [ -n \"$(ls -A {m} 2>/dev/null)\" ]; then mv -T {m} {p}; else rm -rf {m}; fi && "
+            f"mv -T {shell.q(restored)} {m} && chmod 755 {m}")
+
+
+def restore_backup_host(ctx: HostContext, settings: Settings, backup: str, media: bool, force: bool) -> BackupRestore:
+    paths, user, plan = paths_for(ctx, settings), ctx.target.app_user, ctx.plan
+    require_configured(ctx, settings)
+    if settings.database_url:
+        raise DjaployError(f"[{ctx.target.name}] restore --backup restores SQLite databases; this app's DATABASE_URL is "
+                           "PostgreSQL: fetch the backup's database.pgdump with rclone and use pg_restore (see docs/backups.md)")
+    current = probe(ctx, paths.db, "count")
+    if current.has_data and not force:
+        raise refusal(ctx, paths.db, current)
+    report = BackupRestore(paths.db, settings.describe(), previous=previous_name(paths.db, current))
+    scratch = f"rm -rf {shell.q(paths.restoring)} {shell.q(paths.media_restoring)}"
+    try:
+        fetch = script_command(paths, "fetch", backup, paths.restoring, *([paths.media_restoring] if media else []))
+        result = plan.run(f"restore: fetch backup {backup} from {report.source}", f"{scratch} && {fetch}", as_user=user)
+        try:
+            chosen = parse_json_line(result.stdout, "backup")
+        except (ValueError, KeyError):
+            raise RemoteError(ctx.target.name, "restore: fetch the backup", result.stdout[-2000:]) from None
+        assert isinstance(chosen, dict)
+        report.backup = chosen["id"]
+        copy = posixpath.join(paths.restoring, chosen["db"])
+        report.rows, report.integrity = check_copy(ctx, copy, paths.db)
+        with app_stopped(ctx):
+            plan.run("restore: move the restored database into place", swap_database_command(paths.db, copy, report.previous),
+                     as_user=user)
+            if media:
+                media_root = ctx.paths.media_root
+                report.previous_media = f"{media_root}.before-restore-{utc_now().replace('-', '').replace(':', '')}"
+                plan.run("restore: move the restored media folder into place",
+                         media_swap_command(media_root, paths.media_restoring, report.previous_media), as_user=user)
+                report.media = media_root
+                if not plan.query(f"test -e {shell.q(report.previous_media)}").ok:
+                    report.previous_media = None
+    finally:
+        plan.run("restore: remove the fetched copy", scratch, as_user=user)
+    return report
+
+
+def restore_backup(config_dir: Path, env: str, *, out: TextIO, backup: str, media: bool = False, force: bool = False,
+                   verbosity: int = 1, force_unlock: bool = False, wsgi_setting: str | None = None) -> RunResult:
+    """Restore every host's database (and with `media` its media folder) from an rclone backup."""
+    if not BACKUP_ID_RE.fullmatch(backup):
+        raise DjaployError(f"--backup {backup!r} is not 'latest' nor a backup ID like 20250131T030000Z (see `backup --list`)")
+
+    def restore_one(ctx: HostContext) -> BackupRestore:
+        return restore_backup_host(ctx, settings_for(ctx.target, ctx.config_dir), backup, media, force)
+
+    return run_restore(config_dir, env, restore_one, {"backup": backup, "media": media, "force": force}, out=out,
+                       verbosity=verbosity, force_unlock=force_unlock, wsgi_setting=wsgi_setting)

