@@ -131,10 +131,11 @@ def _build(ctx: HostContext, settings: PythonSettings, cached: CachedBuild, pref
     work = source.work_dir(cached.name)
     archive = posixpath.join(BUILDS_DIR, f"{cached.name}.tar.gz")
     packages_file = posixpath.join(BUILDS_DIR, f"{cached.name}.packages")
-    plan.packages("python: build dependencies", source.BUILD_PACKAGES)
     plan.directory(f"python: directory {BUILDS_DIR}", BUILDS_DIR, mode="700")
+    # The checksum first: a mismatch stops before a package is installed or a line is compiled.
     plan.run(f"python: download {release.url} and check its sha256",
              source.download_command(release.url, release.sha256, work))
+    plan.packages("python: build dependencies", source.BUILD_PACKAGES)
     flags = " ".join(settings.build_flags) or "no optimisation flags"
     plan.run(f"python: compile CPython {release.version} ({flags}; takes minutes)",
              source.build_command(release.version, work, prefix, settings.build_flags))
