@@ -87,20 +87,24 @@ def remote_findings(facts: Mapping[str, str], target: Target, where: str) -> lis
         else:
             findings.append(Finding("E011", where, f"{os_name} is neither Debian nor Ubuntu; djaploy installs its "
                                     "packages with apt and runs the app with systemd", "use a Debian 12 or Ubuntu 24.04 host"))
-    want = target.python_version
+    if target.python_provider == "system" and facts.get("apt") != "yes":
+        findings += _system_python_findings(facts, target.python_version, where)
+    return findings
+
+
+def _system_python_findings(facts: Mapping[str, str], want: str, where: str) -> list[Finding]:
+    """python_provider="system" on an OS without python{want}: the other providers bring their own."""
     system = _major_minor(facts.get("python3", "")) or _major_minor(facts.get("python3_apt", ""))
-    if target.python_provider != "system" or facts.get("apt") == "yes":
-        pass  # configureserver installs the OS package, or another provider's interpreter (python_plan)
-    elif facts.get("python"):
+    if facts.get("python"):
         if facts.get("venv") != "yes" and system != want:
-            findings.append(Finding("E012", where, f"python{want} is on the host but cannot create virtualenvs "
-                                    "(no ensurepip/venv)", f"install python{want}-venv on the host"))
+            return [Finding("E012", where, f"python{want} is on the host but cannot create virtualenvs "
+                            "(no ensurepip/venv)", f"install python{want}-venv on the host")]
     elif system != want:
         has = f"its python3 is {system}" if system else "it has no python3 package"
         fix = f"set python_version={system!r} in config.py, or python_provider='uv' or 'source' (docs/python.md)" \
             if system else "install python3 on the host (apt-get install python3)"
-        findings.append(Finding("E012", where, f"python{want} (python_version) is not on the host and {has}", fix))
-    return findings
+        return [Finding("E012", where, f"python{want} (python_version) is not on the host and {has}", fix)]
+    return []
 
 
 def check_hosts(targets: Sequence[tuple[str, Target]], report: Report) -> None:
