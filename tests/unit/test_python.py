@@ -231,7 +231,7 @@ def test_a_failed_build_shows_the_tail_of_its_log_and_where_the_full_log_is(tmp_
 def test_build_commands_quote_every_configured_value() -> None:
     command = source.build_command("3.13.5", "/opt/djaploy/python/.builds/b.work", "/opt/djaploy/python/source-3.13.5",
                                    ["--with-lto", "CFLAGS=-O2"])
-    assert "./configure --prefix=/opt/djaploy/python/source-3.13.5 --with-ensurepip=install --with-lto CFLAGS=-O2" in command
+    assert "./configure --prefix=/opt/djaploy/python/source-3.13.5 --with-ensurepip=install --disable-test-modules --with-lto CFLAGS=-O2" in command
     download = source.download_command("https://x.org/a b/Python-3.13.5.tgz", SHA, "/w")
     assert "'https://x.org/a b/Python-3.13.5.tgz'" in download
 
