@@ -60,9 +60,13 @@ def python_plan(facts: Mapping[str, str], target: Target) -> str:
                  f" from {settings.downloads_json_url or settings.install_mirror}"
                  if settings.downloads_json_url or settings.install_mirror else ""),
              "source": f"CPython {settings.source.version if settings.source else '?'} built from python_source"}
-    recorded = parse_record(facts.get("record", ""), settings.version, settings.provider)
-    now = f"; now Python {recorded.version} ({recorded.provider})" if not isinstance(recorded, str) else \
-        "; not provided yet (configureserver provides it)"
+    recorded = parse_record(facts.get("record", ""), settings.version, "auto")
+    if isinstance(recorded, str):
+        now = "; not provided yet (configureserver provides it)"
+    else:
+        now = f"; now Python {recorded.version} ({recorded.provider})"
+        if recorded.provider != provider:
+            now += ": configureserver replaces it"
     return f"python: {provider} ({wants[provider]}){now}"
 
 

@@ -134,6 +134,9 @@ def test_verify_remote_says_which_provider_and_version_a_host_would_use() -> Non
     recorded = record_text(Interpreter("source", "3.13.5", executable("source", "3.13.5"))).strip()
     line = python_plan({**bookworm, "record": recorded}, target(SOURCE))
     assert line == "python: source (CPython 3.13.5 built from python_source); now Python 3.13.5 (source)"
+    switching = python_plan({**bookworm, "record": recorded}, target({"python_version": "3.13", "python_provider": "uv"}))
+    assert switching.endswith("; now Python 3.13.5 (source): configureserver replaces it")
+    assert python_plan(bookworm, target(SOURCE)).endswith("; not provided yet (configureserver provides it)")
     # another provider than the OS's never makes the host unfit
     assert remote_findings({"uid": "0", "os_id": "debian", **bookworm}, target({"python_version": "3.13"}), "w") == []
 
