@@ -7,7 +7,7 @@ import posixpath
 
 from djaploy import shell
 from djaploy.python.choice import PRINT_VERSION
-from djaploy.python.naming import PYTHON_ROOT, UV_STORE
+from djaploy.python.naming import UV_STORE
 from djaploy.python.settings import PythonSettings
 
 
@@ -35,9 +35,3 @@ def install_command(uv: str, settings: PythonSettings) -> str:
 def tree_of(python: str) -> str:
     """The installed tree of an interpreter in uv's store (.../cpython-3.13.5-linux-x86_64-gnu)."""
     return posixpath.dirname(posixpath.dirname(python))
-
-
-def link_command(python: str, link: str) -> str:
-    """`uv-<version>` -> the tree in uv's store (swapped atomically)."""
-    assert link.startswith(PYTHON_ROOT + "/")
-    return shell.switch_symlink(link, tree_of(python))
