@@ -21,6 +21,13 @@ from typing import Any, ClassVar
 
 from djaploy.fleet import DEFAULT_ROLES, ROLES
 from djaploy.modules.options import ENV_NAME_RE, ENV_PREFIX
+from djaploy.python.rules import (
+    DEFAULT_BUILD_FLAGS,
+    check_build_flags,
+    check_provider,
+    check_source,
+    check_url,
+)
 from djaploy.release_settings import check_notifications, check_versioning
 from djaploy.worker_settings import check_workers
 from djaploy.validation import (
@@ -132,6 +139,13 @@ class DjaployConfig(Validated):
     djaploy_dir: Path | None = setting(DIR, None)
     manage_py_path: str | None = setting(RELATIVE_PATH, None, check=_relative_py_file)
     python_version: str = setting(STR, "3.11", check=matches(r"3\.\d+", "{v!r} is not a Python version like '3.11'"))
+    #: where the interpreter comes from (docs/python.md): "auto" (the OS package if the OS has that
+    #: version, else uv), "system", "uv", "source" (compiled from python_source, cached on this machine)
+    python_provider: str = setting(STR, "auto", check=check_provider)
+    python_source: dict[str, str] | None = setting(STR_DICT, None, check=check_source)  # {"url": ..., "sha256": ...}
+    python_build_flags: list[str] = setting(STR_LIST, factory=lambda: list(DEFAULT_BUILD_FLAGS), check=check_build_flags)
+    python_install_mirror: str | None = setting(STR, None, check=check_url)  # uv: UV_PYTHON_INSTALL_MIRROR
+    python_downloads_json_url: str | None = setting(STR, None, check=check_url)  # uv: UV_PYTHON_DOWNLOADS_JSON_URL
     dependency_manager: str | None = setting(STR, None, check=one_of(DEPENDENCY_MANAGERS, "dependency manager"))
     #: the app's folder (/home/{app_user}/apps/{app_name}), services, socket, site and certificate on the
     #: host; None = project_name. Two apps with different names share a host without touching each other.
@@ -209,6 +223,12 @@ class HostConfig(Validated):
     module_options: dict[str, dict[str, Any]] | None = _inherited("module_options")
     timezone: str | None = _inherited("timezone")
     swap_mb: int | None = _inherited("swap_mb")
+    python_version: str | None = _inherited("python_version")
+    python_provider: str | None = _inherited("python_provider")
+    python_source: dict[str, str] | None = _inherited("python_source")
+    python_build_flags: list[str] | None = _inherited("python_build_flags")
+    python_install_mirror: str | None = _inherited("python_install_mirror")
+    python_downloads_json_url: str | None = _inherited("python_downloads_json_url")
     hostname: str | None = setting(STR, None, check=matches(HOSTNAME_RE, "{v!r} is not a host name (letters, digits, "
                                                             "'-', dot-separated labels)"))
     #: what the host runs (djaploy.fleet): web, worker, db, lb; one host may hold several
@@ -270,7 +290,7 @@ class Target:
     secrets: dict[str, str] = field(hash=False, metadata={"secret": True})
     module_options: dict[str, dict[str, Any]] = field(hash=False)
     source_file: str
-    #: project-wide like python_version (one release is built for all hosts); None = detected
+    #: project-wide (one release is built for all hosts, pinned for config's python_version); None = detected
     dependency_manager: str | None = None
     timezone: str | None = None
     swap_mb: int = 1024
@@ -281,5 +301,11 @@ class Target:
     primary: bool = False
     #: config.py's workers, as given (djaploy.worker_settings.parse_workers reads them)
     workers: dict[str, Any] = field(default_factory=dict, hash=False)
+    #: the interpreter (djaploy.python.settings reads these; python_version above: 3.X)
+    python_provider: str = "auto"
+    python_source: dict[str, str] | None = field(default=None, hash=False)
+    python_build_flags: tuple[str, ...] = DEFAULT_BUILD_FLAGS
+    python_install_mirror: str | None = None
+    python_downloads_json_url: str | None = None
 
     __repr__ = repr_hiding_secrets

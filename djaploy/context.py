@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from djaploy.errors import RemoteError
 from djaploy.layout import ENV_FILE_NAME, AppPaths, AppService, project_subdir
 from djaploy.migrate import manage_command
+from djaploy.python.naming import Interpreter
+from djaploy.python.record import parse_record, read_command
 
 if TYPE_CHECKING:
     from djaploy.artifact import Release
@@ -43,6 +46,10 @@ class Plan(Protocol):
     def put_text(self, step: str, path: str, content: str, *, owner: str = "root", mode: str = "644") -> bool: ...
 
     def put_file(self, step: str, local_path: str, remote_path: str, *, owner: str = "root", mode: str = "644") -> bool: ...
+
+    def fetch_file(self, step: str, remote_path: str, local_path: str) -> bool:
+        """Download a file from the host (a source build for the local cache)."""
+        ...
 
     def link(self, step: str, path: str, target: str) -> bool: ...
 
@@ -101,6 +108,7 @@ class HostContext:
     fleet: tuple[Target, ...] = ()
     #: the host's loaded modules, whose `environment` hooks app_environment merges
     modules: Sequence[LoadedModule] = ()
+    interpreter: Interpreter | None = None  # the app's Python on the host: read once per operation
 
     @property
     def paths(self) -> AppPaths:
@@ -114,8 +122,21 @@ class HostContext:
 
     @property
     def venv_dir(self) -> str:
+        """Keyed by the pinned requirements and the interpreter's provider and full version."""
         assert self.release
-        return self.paths.venv_dir(self.release.dependency_hash, self.target.python_version)
+        return self.paths.venv_dir(self.release.dependency_hash, self.python_interpreter.key)
+
+    @property
+    def python_interpreter(self) -> Interpreter:
+        """The interpreter configureserver provided for this app (djaploy.python), read from the host once."""
+        if self.interpreter is None:
+            version, provider = self.target.python_version, self.target.python_provider
+            found = parse_record(self.plan.query(read_command(self.paths.meta_dir, version)).stdout, version, provider)
+            if isinstance(found, str):
+                raise RemoteError(self.target.name, "read the app's Python", hint=f"{found}; run configureserver "
+                                  f"(manage.py configureserver --env {self.env}) to provide it")
+            self.interpreter = found
+        return self.interpreter
 
     @property
     def env_file(self) -> str:
@@ -130,7 +151,8 @@ class HostContext:
 
     @property
     def python(self) -> str:
-        return f"python{self.target.python_version}"
+        """The app's interpreter's executable (never on the system PATH unless it is the OS's)."""
+        return self.python_interpreter.python
 
     def app_environment(self) -> dict[str, str]:
         """The variables every service and every remote manage.py call gets: djaploy's, the

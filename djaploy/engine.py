@@ -176,6 +176,11 @@ class PyinfraPlan:
 
         return self._op(step, files.put, src=local_path, dest=remote_path, user=owner, group=owner, mode=mode)
 
+    def fetch_file(self, step: str, remote_path: str, local_path: str) -> bool:
+        from pyinfra.operations import files
+
+        return self._op(step, files.get, src=remote_path, dest=local_path)
+
     def link(self, step: str, path: str, target: str) -> bool:
         from pyinfra.operations import files
 

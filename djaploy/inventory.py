@@ -225,7 +225,7 @@ def _resolve_target(config: DjaployConfig, host: HostConfig, env: str, environ: 
         "app_name": settings["app_name"] or config.project_name,
         "app_user": settings["app_user"] or config.project_name,
         "domains": tuple(settings["domains"]),
-        "python_version": config.python_version,
+        "python_build_flags": tuple(settings["python_build_flags"]),
         "dependency_manager": config.dependency_manager,
         "wsgi_application": config.wsgi_application,
         "modules": tuple(config.modules),

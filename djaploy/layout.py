@@ -15,7 +15,8 @@ without touching each other:
       data/                   DJAPLOY_DATA_DIR: SQLite database and other app data
       media/                  DJAPLOY_MEDIA_ROOT: user uploads
       staticfiles/            DJAPLOY_STATIC_ROOT: collectstatic output
-      venv-<hash>-py<ver>/    virtualenv keyed by the pinned requirements and Python version
+      venv-<hash>-py<python>/ virtualenv keyed by the pinned requirements and the interpreter's full
+                              version and provider (py3.13.5-source: a patch upgrade is a new venv)
     Every code folder above (code/, releases/<r>/, slots/<slot>/) also holds:
       .djaploy-env            the release's environment file (0600, app user: holds secrets)
       .djaploy-venv ->        link to the virtualenv in shared/ that the release runs with
@@ -172,8 +173,9 @@ class AppPaths:
         """Every worker unit of the app on the host (to retire removed ones)."""
         return f"/etc/systemd/system/{self.app_name}-worker-*.service"
 
-    def venv_dir(self, dependency_hash: str, python_version: str) -> str:
-        return posixpath.join(self.shared, f"venv-{dependency_hash}-py{python_version}")
+    def venv_dir(self, dependency_hash: str, python: str) -> str:
+        """`python`: the interpreter's key (djaploy.python.naming.Interpreter.key), like 3.13.5-source."""
+        return posixpath.join(self.shared, f"venv-{dependency_hash}-py{python}")
 
     @property
     def meta_dir(self) -> str:

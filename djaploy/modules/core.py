@@ -1,7 +1,7 @@
 """core: the app user, its directories, Python, the virtualenv, the env file, migrations.
 
-configure_server makes a bare Debian/Ubuntu host ready for the app (and installs uv; a host
-with only db or lb roles gets the base packages only);
+configure_server makes a bare Debian/Ubuntu host ready for the app (installs uv, and the app's
+interpreter with djaploy.python; a host with only db or lb roles gets the base packages only);
 prepare_release installs a release's pinned dependencies (with uv, else pip) and runs its
 migrations (unless a fleet's primary runs them once) and collectstatic before it serves; verify
 requires the site to answer its health check through the web server (web hosts).
@@ -10,27 +10,37 @@ requires the site to answer its health check through the web server (web hosts).
 from __future__ import annotations
 
 import posixpath
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.deploy_files import install_deploy_files
-from djaploy.errors import RemoteError
 from djaploy.fleet import is_app_host
 from djaploy.layout import VENV_COMPLETE_MARKER, VENV_LINK_NAME
 from djaploy.modules.base import BaseModule
+from djaploy.python.provide import provide_python
+from djaploy.python.settings import python_settings
+
+if TYPE_CHECKING:
+    from djaploy.config import Target
 
 
 class Module(BaseModule):
     name = "core"
     option_names = ()  # deploy_files/ has its own key: module_options["deploy_files"]
+    #: python3 runs djaploy's own tools (uv); the app's interpreter is djaploy.python's
     apt_packages = ("python3", "python3-venv", "sudo", "curl", "ca-certificates", "tar", "gzip")
+
+    def check_target(self, target: Target, config_dir: Path | None) -> None:
+        super().check_target(target, config_dir)
+        python_settings(target)  # a source tarball of another version, or "source" without one
 
     def configure_server(self, ctx: HostContext) -> None:
         plan, paths, user = ctx.plan, ctx.paths, ctx.target.app_user
         plan.packages("core: install python and tools", self.apt_packages)
         if not is_app_host(ctx.target):
             return  # a db or lb host runs no release: no app user, folders or uv
-        self._require_python(ctx)
         plan.user("core: app user (no sudo rights)", user, home=paths.home)
         # nginx (www-data) must traverse into shared/ for static and media files.
         for path in (paths.home, paths.apps_dir, paths.app_root, paths.shared, paths.static_root, paths.media_root):
@@ -38,25 +48,14 @@ class Module(BaseModule):
         for path in (paths.data_dir, paths.meta_dir, paths.uploads_dir):
             plan.directory(f"core: directory {path}", path, owner=user, mode="750")
         self._install_uv(ctx)
+        provide_python(ctx)  # after uv: the uv provider installs with it
 
     def _install_uv(self, ctx: HostContext) -> None:
         """uv installs each release's pinned requirements (fast, one cache); only once per host."""
         paths = ctx.paths
         if ctx.plan.query(f"test -x {shell.q(paths.uv_bin)}").ok:
             return
-        ctx.plan.run(f"core: install uv ({paths.tools_venv})", shell.install_uv(paths.tools_venv, paths.uv_bin, ctx.python))
-
-    def _require_python(self, ctx: HostContext) -> None:
-        if ctx.plan.dry_run:
-            return
-        found = ctx.plan.query(f"command -v {shell.q(ctx.python)}")
-        if not found.ok:
-            raise RemoteError(
-                ctx.target.name,
-                "core: check python",
-                hint=f"{ctx.python} is not available on this host after installing python3; set "
-                f"python_version in config.py to the host's Python (Debian 12: 3.11, Ubuntu 24.04: 3.12)",
-            )
+        ctx.plan.run(f"core: install uv ({paths.tools_venv})", shell.install_uv(paths.tools_venv, paths.uv_bin, "python3"))
 
     def prepare_release(self, ctx: HostContext) -> None:
         plan, target = ctx.plan, ctx.target

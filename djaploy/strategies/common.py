@@ -54,7 +54,8 @@ def release_info(ctx: HostContext) -> dict[str, Any]:
         "commit": ctx.release.commit,
         "deployed_at": utc_now(),
         "deployed_by": deployer(),
-        "python": ctx.target.python_version,
+        "python": ctx.python_interpreter.version,
+        "python_provider": ctx.python_interpreter.provider,
         "venv": ctx.venv_dir,
     }
 

@@ -14,7 +14,7 @@ Each finding says what is wrong and how to fix it. `manage.py check --deploy` re
     djaploy.E009  --remote: the host cannot be reached over SSH
     djaploy.E010  --remote: the SSH user has no passwordless sudo
     djaploy.E011  --remote: the host is not Debian or Ubuntu
-    djaploy.E012  --remote: the configured python_version cannot run on the host
+    djaploy.E012  --remote: python_provider="system" and the host's OS has no such python_version
     djaploy.E013  the postgres module gives DATABASE_URL, but DATABASES as deployed does not use PostgreSQL
     djaploy.W001  DJAPLOY_CONFIG_DIR names a folder that does not exist
     djaploy.W002  no environments in infra/inventory/

@@ -20,19 +20,54 @@ def parse_facts(output: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
 
 
-def facts_command(python_version: str) -> str:
-    """One read-only round trip (run as root): who we are, the OS, the Pythons."""
+def facts_command(target: Target) -> str:
+    """One read-only round trip (run as root): who we are, the OS, the Pythons, the app's recorded one."""
     from djaploy import shell
+    from djaploy.layout import AppPaths
+    from djaploy.python.choice import apt_has_command
+    from djaploy.python.record import record_path
 
+    python_version = target.python_version
     python = shell.q(f"python{python_version}")
+    record = shell.q(record_path(AppPaths.for_target(target).meta_dir))
     return (
         "echo uid=$(id -u); if [ -r /etc/os-release ]; then . /etc/os-release; fi; "
         'echo "os_id=${ID:-}"; echo "os_like=${ID_LIKE:-}"; echo "os_name=${PRETTY_NAME:-}"; '
         f'echo "python=$(command -v {python} || true)"; '
         f"if {python} -c 'import ensurepip, venv' >/dev/null 2>&1; then echo venv=yes; else echo venv=no; fi; "
         "echo \"python3=$(python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])' 2>/dev/null)\"; "
-        "echo \"python3_apt=$(apt-cache policy python3 2>/dev/null | sed -n 's/^ *Candidate: *//p')\""
+        "echo \"python3_apt=$(apt-cache policy python3 2>/dev/null | sed -n 's/^ *Candidate: *//p')\"; "
+        f"{apt_has_command(python_version)}; echo \"record=$(head -n 1 {record} 2>/dev/null)\""
     )
+
+
+def _os_has(facts: Mapping[str, str], want: str) -> bool:
+    """The OS provides python{want}: installed, its python3, or in its apt sources."""
+    system = _major_minor(facts.get("python3", "")) or _major_minor(facts.get("python3_apt", ""))
+    return bool(facts.get("python")) or system == want or facts.get("apt") == "yes"
+
+
+def python_plan(facts: Mapping[str, str], target: Target) -> str:
+    """Which provider and version the host would use, and what it has now (pure; unit tested)."""
+    from djaploy.python.choice import choose
+    from djaploy.python.record import parse_record
+    from djaploy.python.settings import python_settings
+
+    settings = python_settings(target)
+    provider = choose(settings.provider, _os_has(facts, settings.version))
+    wants = {"system": f"python{settings.version} from the OS",
+             "uv": f"uv's newest CPython {settings.version}" + (
+                 f" from {settings.downloads_json_url or settings.install_mirror}"
+                 if settings.downloads_json_url or settings.install_mirror else ""),
+             "source": f"CPython {settings.source.version if settings.source else '?'} built from python_source"}
+    recorded = parse_record(facts.get("record", ""), settings.version, "auto")
+    if isinstance(recorded, str):
+        now = "; not provided yet (configureserver provides it)"
+    else:
+        now = f"; now Python {recorded.version} ({recorded.provider})"
+        if recorded.provider != provider:
+            now += ": configureserver replaces it"
+    return f"python: {provider} ({wants[provider]}){now}"
 
 
 def _major_minor(version: str) -> str:
@@ -56,18 +91,24 @@ def remote_findings(facts: Mapping[str, str], target: Target, where: str) -> lis
         else:
             findings.append(Finding("E011", where, f"{os_name} is neither Debian nor Ubuntu; djaploy installs its "
                                     "packages with apt and runs the app with systemd", "use a Debian 12 or Ubuntu 24.04 host"))
-    want = target.python_version
+    if target.python_provider == "system" and facts.get("apt") != "yes":
+        findings += _system_python_findings(facts, target.python_version, where)
+    return findings
+
+
+def _system_python_findings(facts: Mapping[str, str], want: str, where: str) -> list[Finding]:
+    """python_provider="system" on an OS without python{want}: the other providers bring their own."""
     system = _major_minor(facts.get("python3", "")) or _major_minor(facts.get("python3_apt", ""))
     if facts.get("python"):
         if facts.get("venv") != "yes" and system != want:
-            findings.append(Finding("E012", where, f"python{want} is on the host but cannot create virtualenvs "
-                                    "(no ensurepip/venv)", f"install python{want}-venv on the host"))
+            return [Finding("E012", where, f"python{want} is on the host but cannot create virtualenvs "
+                            "(no ensurepip/venv)", f"install python{want}-venv on the host")]
     elif system != want:
         has = f"its python3 is {system}" if system else "it has no python3 package"
-        fix = f"set python_version={system!r} in config.py, or install python{want} on the host" if system else \
-            "install python3 on the host (apt-get install python3)"
-        findings.append(Finding("E012", where, f"python{want} (python_version) is not on the host and {has}", fix))
-    return findings
+        fix = f"set python_version={system!r} in config.py, or python_provider='uv' or 'source' (docs/python.md)" \
+            if system else "install python3 on the host (apt-get install python3)"
+        return [Finding("E012", where, f"python{want} (python_version) is not on the host and {has}", fix)]
+    return []
 
 
 def check_hosts(targets: Sequence[tuple[str, Target]], report: Report) -> None:
@@ -79,7 +120,7 @@ def check_hosts(targets: Sequence[tuple[str, Target]], report: Report) -> None:
         if not found:
             report.passed.append(f"[{where}] ssh {target.ssh_user}@{target.ssh_host}:{target.ssh_port} ok, "
                                  f"{'root' if target.ssh_user == 'root' else 'passwordless sudo'}, "
-                                 f"{facts.get('os_name')}, python{target.python_version}")
+                                 f"{facts.get('os_name')}, {python_plan(facts, target)}")
 
 
 def _host_findings(target: Target, where: str) -> tuple[list[Finding], dict[str, str]]:
@@ -102,7 +143,7 @@ def _host_findings(target: Target, where: str) -> tuple[list[Finding], dict[str,
                                 f"as root on the host: echo '{target.ssh_user} ALL=(ALL) NOPASSWD:ALL' > "
                                 f"/etc/sudoers.d/{target.ssh_user} && chmod 440 /etc/sudoers.d/{target.ssh_user}; "
                                 "or connect as root (ssh_user='root')")], {}
-        result = engine.plan_for(target).query(facts_command(target.python_version))
+        result = engine.plan_for(target).query(facts_command(target))
         if not result.ok:
             return [Finding("E009", where, f"reading the host's system facts failed: {result.stderr.strip()[-500:]}",
                             "run the command by hand over ssh to see why; the host must run a POSIX shell")], {}

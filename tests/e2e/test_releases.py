@@ -236,7 +236,8 @@ def test_interrupted_venv_install_is_not_reused(project: Project, host) -> None:
     from djaploy.project import dependency_hash
 
     requirements = (project.root / "requirements.txt").read_text() + "idna\n"
-    venv = f"{APP}/shared/venv-{dependency_hash(requirements, '3.11')}-py3.11"
+    full = remote(host, "python3.11 -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])'").strip()
+    venv = f"{APP}/shared/venv-{dependency_hash(requirements, '3.11')}-py{full}-system"  # djaploy.python's key
     # A venv whose install never finished: python is there, the marker is not.
     remote(host, f"runuser -u ledger -- python3.11 -m venv {venv}")
     project.write("requirements.txt", requirements)

@@ -25,6 +25,7 @@ from djaploy.context import CommandResult, HostContext, Plan
 from djaploy.inventory import resolve_targets
 from djaploy.modules.base import HOOKS, BaseModule
 from djaploy.project import Project
+from djaploy.python.naming import Interpreter
 
 # --- git repositories ---------------------------------------------------------------------------
 
@@ -101,6 +102,11 @@ class RecordingPlan:
     def put_file(self, step: str, local_path: str, remote_path: str, *, owner: str = "root", mode: str = "644") -> bool:
         return self._put("put_file", step, remote_path, Path(local_path).read_bytes().decode("latin-1"), owner, mode)
 
+    def fetch_file(self, step: str, remote_path: str, local_path: str) -> bool:
+        self.calls.append(("fetch_file", step))
+        Path(local_path).write_bytes(self.files.get(remote_path, ("",))[0].encode("latin-1"))
+        return True
+
     def link(self, step: str, path: str, target: str) -> bool:
         self.calls.append(("link", step))
         return True
@@ -161,7 +167,9 @@ def make_ctx(plan: RecordingPlan | None = None, target: Target | None = None, **
     release = Release(name="v7", ref="v7", commit="c0ffee" * 6 + "c0ff", tarball=Path(__file__),
                       requirements_text="Django\n", dependency_hash="abc123")
     project = Project(git_root=Path("/src/shop"), manage_py="manage.py", wsgi_application="shop.wsgi:application")
-    fields = {"env": "production", "project": project, "release": release, **fields}
+    # Configureserver's record of the app's interpreter, as a deploy reads it from the host.
+    python = Interpreter("system", "3.11.2", "/usr/bin/python3.11")
+    fields = {"env": "production", "project": project, "release": release, "interpreter": python, **fields}
     return HostContext(target=target or make_target(), plan=plan or RecordingPlan(), **fields)
 
 

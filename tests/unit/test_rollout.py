@@ -172,12 +172,23 @@ def test_rollback_covers_every_app_host_under_the_lock() -> None:
     assert all(steps_of(h)[0] == "take the deploy lock" for h in ("web1", "web2"))
 
 
+@dataclass
+class HostWithPython(FleetHost):
+    """A host whose OS carries the configured python3.X (choosing and providing it: test_python)."""
+
+    def query(self, command: str, *, as_user: str | None = None) -> CommandResult:
+        super().query(command, as_user=as_user)
+        if "apt=yes" in command:
+            return CommandResult(True, "apt=yes\n")
+        return CommandResult(True, "3.11.2\n" if "sys.version_info" in command else "")
+
+
 def _configure(host: HostConfig, *modules: str) -> list[str]:
     from dataclasses import replace
 
     (target,) = [t for t in fleet(WEB1, host) if t.name == host.name]
-    target = replace(target, modules=modules)
-    ctx = make_ctx(FleetHost(name=target.name), target)
+    target = replace(target, modules=modules, python_provider="system")  # the interpreter is test_python's concern
+    ctx = make_ctx(HostWithPython(name=target.name), target)
     for module in load_modules(list(modules)):
         module.configure_server(ctx)
     return ctx.plan.steps
