@@ -142,6 +142,12 @@ def test_single_switch_with_many_clients_has_no_regression(site: Site) -> None:
     assert report.regressions == 0  # nothing served "1" after a "2" had been fully delivered
 
 
+def edge_slack(report: LoadReport) -> float:
+    """How far a measured window may be off the switches: a request in flight at each edge (its
+    latency, which grows when the machine is busy), plus a little for the test's own thread."""
+    return 2 * report.latency_max + 0.05
+
+
 def test_flip_flop_counts_every_change(site: Site) -> None:
     with Load(site.url, clients=1) as load:
         time.sleep(0.1)
@@ -158,7 +164,7 @@ def test_flip_flop_counts_every_change(site: Site) -> None:
     assert report.version_changes == 3
     assert report.regressions > 0
     # from the first "2" to the last "1": about the time between the first and last switch
-    assert abs(report.mixed_window_seconds - (last_switch - first_switch)) < 0.25, report.summary()
+    assert abs(report.mixed_window_seconds - (last_switch - first_switch)) < edge_slack(report), report.summary()
 
 
 def test_mixed_fleet_window(site: Site) -> None:
@@ -173,7 +179,7 @@ def test_mixed_fleet_window(site: Site) -> None:
     report = load.report
     assert report.bodies_in_order[0] == "1" and report.bodies_in_order[-1] == "2"
     assert report.version_changes >= 3 and report.regressions > 0, report.summary()
-    assert abs(report.mixed_window_seconds - (mixed_to - mixed_from)) < 0.25, report.summary()
+    assert abs(report.mixed_window_seconds - (mixed_to - mixed_from)) < edge_slack(report), report.summary()
 
 
 def test_failures_are_counted_by_reason_and_show_as_a_gap(site: Site) -> None:
