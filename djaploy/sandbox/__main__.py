@@ -1,4 +1,4 @@
-"""CLI: python -m djaploy.sandbox up [--count N] | down | status | ssh N [-- cmd...]."""
+"""CLI: python -m djaploy.sandbox up [--count N] [--os debian-13] | down | status | ssh N [-- cmd...]."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     name_help = f"sandbox name (default: $DJAPLOY_SANDBOX_NAME or {settings.DEFAULT_NAME!r})"
     up = sub.add_parser("up", help="boot missing hosts (keeps running ones) and print how to reach them")
     up.add_argument("--count", type=int, default=1, help="number of hosts wanted (default 1)")
+    up.add_argument("--os", choices=sorted(settings.RELEASES), default=None,
+                    help=f"release of new hosts (default: $DJAPLOY_SANDBOX_OS or {settings.DEFAULT_OS}); "
+                         "each release's root filesystem is built once and cached")
     up.add_argument("--root-password-env", metavar="VAR", default=None,
                     help="boot new hosts like a provider's fresh VPS: root logs in only with the password "
                          "held in environment variable VAR (no key, no other user)")
@@ -51,7 +54,7 @@ def describe(host: SandboxHost) -> str:
     users = (f"{host.root_user} (password only; no other user)" if host.root_password_only
              else f"{host.root_user}, {host.sudo_user} (passwordless sudo)")
     return (
-        f"{host.name}: {host.address} (port {host.ssh_port}; proxy http://{host.host_side_address}:"
+        f"{host.name}: {host.address} ({host.os}; port {host.ssh_port}; proxy http://{host.host_side_address}:"
         f"{settings.PROXY_PORT})\n"
         f"  ssh users:   {users}\n"
         f"  private key: {host.key_path}\n"
@@ -81,7 +84,7 @@ def _cmd_status(sb: Sandbox) -> int:
             state = "not running"
         else:
             state = "reachable" if sb.reachable(host) else "running, NOT reachable over SSH"
-        print(f"{host.name}: {host.address} {state}")
+        print(f"{host.name}: {host.address} {host.os} {state}")
     return 0
 
 
@@ -115,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
-        sb = Sandbox(args.name)
+        sb = Sandbox(args.name, getattr(args, "os", None))
         if args.command == "up":
             return _cmd_up(sb, args.count, args.root_password_env)
         if args.command == "down":
