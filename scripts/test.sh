@@ -4,4 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The root filesystems the end-to-end tests boot: the whole suite runs on Debian 12, a smoke set
+# (tests/e2e/test_debian13.py) on Debian 13. Built once each (a few minutes), then reused from the
+# cache (/var/cache/djaploy-sandbox, or $DJAPLOY_SANDBOX_CACHE: keep it between runs).
+.venv/bin/python -m djaploy.sandbox prepare --os debian-12 --os debian-13
 exec .venv/bin/python -m pytest -ra "$@"

@@ -1,4 +1,5 @@
-"""CLI: python -m djaploy.sandbox up [--count N] [--os debian-13] | down | status | ssh N [-- cmd...]."""
+"""CLI: python -m djaploy.sandbox up [--count N] [--os debian-13] | down | status | ssh N [-- cmd...]
+| prepare [--os RELEASE]... (build and cache root filesystems ahead of time, as scripts/test.sh does)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from . import settings
+from . import rootfs, settings, vps
 from .core import Sandbox
 from .errors import SandboxError
 from .host import SandboxHost
@@ -32,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="list recorded hosts and whether they answer over SSH")
     ssh = sub.add_parser("ssh", help="ssh as root to host N (1-based); add -- CMD to run a command")
     ssh.add_argument("number", type=int)
+    prepare = sub.add_parser("prepare", help="build (once) and cache each release's root filesystem without "
+                             "booting a host, so the first `up` of a test run does not pay for it")
+    prepare.add_argument("--os", dest="releases", action="append", choices=sorted(settings.RELEASES),
+                         help=f"a release to prepare, repeatable (default: {settings.DEFAULT_OS})")
     for p in (up, down, status, ssh):
         p.add_argument("--name", default=None, help=name_help)
     return parser
@@ -100,6 +105,13 @@ def _cmd_ssh(sb: Sandbox, number: int, remote: Sequence[str]) -> int:
     return 0  # not reached
 
 
+def _cmd_prepare(releases: Sequence[str]) -> int:
+    vps.require_root()
+    for release in releases:
+        print(f"{release}: root filesystem ready at {rootfs.ensure_base(settings.suite(release))}")
+    return 0
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     """Turn SIGTERM into SystemExit so a failed or aborted `up` still cleans up after itself."""
     raise SystemExit(128 + signum)
@@ -118,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
+        if args.command == "prepare":
+            return _cmd_prepare(args.releases or [settings.DEFAULT_OS])
         sb = Sandbox(args.name, getattr(args, "os", None))
         if args.command == "up":
             return _cmd_up(sb, args.count, args.root_password_env)

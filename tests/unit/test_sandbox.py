@@ -382,3 +382,17 @@ def test_cli_offers_the_releases(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["up", "--os", "debian-11"])
     err = capsys.readouterr().err
     assert "invalid choice: 'debian-11'" in err and "debian-12" in err and "debian-13" in err
+
+
+def test_prepare_builds_each_asked_release_and_needs_root(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    built: list[str] = []
+    monkeypatch.setattr(rootfs, "ensure_base", lambda suite: built.append(suite) or tmp_path / f"base-{suite}")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert cli.main(["prepare", "--os", "debian-13"]) == 1 and built == []
+    assert "needs root" in capsys.readouterr().err
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert cli.main(["prepare", "--os", "debian-12", "--os", "debian-13"]) == 0
+    assert built == ["bookworm", "trixie"]
+    assert f"debian-13: root filesystem ready at {tmp_path / 'base-trixie'}" in capsys.readouterr().out
+    assert cli.main(["prepare"]) == 0 and built[-1] == "bookworm"
