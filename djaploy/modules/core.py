@@ -51,7 +51,7 @@ class Module(BaseModule):
                 ctx.target.name,
                 "core: check python",
                 hint=f"{ctx.python} is not available on this host after installing python3; set "
-                f"python_version in config.py to the host's Python (Debian 12: 3.11, Ubuntu 24.04: 3.12)",
+                f"python_version in config.py to the host's Python (Debian 12: 3.11, Debian 13: 3.13, Ubuntu 24.04: 3.12)",
             )
 
     def prepare_release(self, ctx: HostContext) -> None:
