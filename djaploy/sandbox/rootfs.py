@@ -24,6 +24,7 @@ from .mounts import mounts_under, unmount_under
 
 log = logging.getLogger("djaploy.sandbox")
 
+
 @dataclass
 class RootfsPaths:
     """Where a VPS's root lives; `root` is what systemd-nspawn boots (-D)."""

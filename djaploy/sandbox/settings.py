@@ -52,7 +52,7 @@ def validate_name(name: str) -> str:
 
 
 def default_os() -> str:
-    """DJAPLOY_SANDBOX_OS lets CI run the whole suite on another release without code changes."""
+    """DJAPLOY_SANDBOX_OS lets a shell or CI job pick the release of new hosts once for every command."""
     return validate_os(os.environ.get("DJAPLOY_SANDBOX_OS") or DEFAULT_OS)
 
 
