@@ -70,6 +70,13 @@ class Plan(Protocol):
         ...
 
 
+class EnvironmentSource(Protocol):
+    """A loaded module, as app_environment sees it (djaploy.modules.base.BaseModule; not imported
+    here: modules import this file)."""
+
+    def environment(self, ctx: HostContext) -> dict[str, str]: ...
+
+
 @dataclass
 class HostContext:
     """Everything one host's hooks need; strategies fill in the release fields during a deploy."""
@@ -85,6 +92,11 @@ class HostContext:
     state: dict = field(default_factory=dict)  # the host's .djaploy/state.json, read at the start
     notes: list[str] = field(default_factory=list)  # lines for the final summary
     timings: dict[str, float] = field(default_factory=dict)  # seconds per deploy phase, for the summary
+    #: every host of the environment, this one included, in inventory order (read-only: a hook
+    #: changes only its own host); () when the context was made for one host alone
+    fleet: tuple[Target, ...] = ()
+    #: the host's loaded modules, whose `environment` hooks app_environment merges
+    modules: Sequence[EnvironmentSource] = ()
 
     @property
     def paths(self) -> AppPaths:
@@ -117,7 +129,8 @@ class HostContext:
         return f"python{self.target.python_version}"
 
     def app_environment(self) -> dict[str, str]:
-        """The variables every service and every remote manage.py call gets."""
+        """The variables every service and every remote manage.py call gets: djaploy's, the
+        modules' (their `environment` hook), then the host's env_vars and secrets."""
         paths = self.paths
         variables = {
             "DJAPLOY_ENV": self.env,
@@ -127,6 +140,8 @@ class HostContext:
             "DJAPLOY_MEDIA_ROOT": paths.media_root,
             "DJAPLOY_DATA_DIR": paths.data_dir,
         }
+        for module in self.modules:
+            variables.update(module.environment(self))
         variables.update(self.target.env_vars)
         variables.update(self.target.secrets)
         return variables

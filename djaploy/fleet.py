@@ -51,6 +51,12 @@ def check_fleet(hosts: Sequence[_Host], *, file: str) -> None:
     if len(marked) > 1:
         raise ConfigError(f"hosts {', '.join(marked)} are all marked primary=True; mark exactly one (the web host "
                           "that runs migrations), or none to use the first web host", file=where, field="primary")
+    databases = with_role(hosts, "db")
+    if any(POSTGRES_MODULE in host.modules for host in hosts) and len(databases) != 1:
+        found = ", ".join(host.name for host in databases) or "none"
+        raise ConfigError(f"{POSTGRES_MODULE!r} needs exactly one host with the 'db' role (found: {found}); give "
+                          "that host roles=['db'], or roles=['web', 'db'] for PostgreSQL on the web host",
+                          file=where, field="roles")
     for host in hosts:
         if host.primary and "web" not in host.roles:
             raise ConfigError(f"host {host.name} is primary=True but has no 'web' role; the primary runs the "

@@ -20,12 +20,10 @@ from djaploy.config import SECRET_ENV_PREFIX, DjaployConfig, HostConfig, Target,
 from djaploy.configured_modules import check_configured_modules, check_module_options
 from djaploy.errors import ConfigError, display_path
 from djaploy.fleet import check_fleet
-from djaploy.modules.options import did_you_mean
+from djaploy.modules.options import MIN_SECRET_LENGTH, did_you_mean
 
 __all__ = ["display_path", "list_environments", "load_config", "load_inventory", "load_targets", "resolve_targets"]
 
-#: shorter secrets are refused: replacing every occurrence in output would make it unreadable
-MIN_SECRET_LENGTH = 4
 HOST_EXAMPLE = 'hosts = [HostConfig("web1", ssh_host="203.0.113.10")]'
 
 

@@ -48,7 +48,7 @@ class ReleaseNews:
                 raise  # a deploy can wait for the variable; an emergency rollback or activate must not
             self.notifications, self.muted = NotificationSettings(), str(error)
         hidden = [value for target in session.targets for value in target.secrets.values()]
-        hidden += self.notifications.secret_values()
+        hidden += [*session.hidden, *self.notifications.secret_values()]
         if self.versioning and self.versioning.changelog.api_key:
             hidden.append(self.versioning.changelog.api_key)
         session.reporter.redact = Redactor(hidden)

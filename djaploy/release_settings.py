@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from djaploy.errors import ConfigError
-from djaploy.modules.options import ENV_NAME_RE, did_you_mean, env_variable
+from djaploy.modules.options import ENV_NAME_RE, MIN_SECRET_LENGTH, did_you_mean, env_variable
 
 INCREMENTS = ("patch", "minor", "major")
 BUILTIN_GENERATORS = ("simple", "llm")
@@ -261,6 +261,10 @@ def resolve_env_values(settings: Any, environ: Mapping[str, str] = os.environ, *
         if isinstance(value, str) and (variable := env_variable(value)) is not None:
             if variable not in environ:
                 raise ConfigError(f"{name} reads ${variable}, which is not set in your environment", field=where)
+            if 0 < len(environ[variable]) < MIN_SECRET_LENGTH:
+                raise ConfigError(f"{name} reads ${variable}, whose value is {len(environ[variable])} characters long: "
+                                  f"djaploy hides it in its output and logs, and one this short would garble them; "
+                                  f"use at least {MIN_SECRET_LENGTH} characters", field=where)
             changes[name] = environ[variable]
         elif isinstance(value, ChangelogSettings):
             changes[name] = resolve_env_values(value, environ, where=f"{where}['changelog']")

@@ -68,6 +68,8 @@ class Session:
     modules: dict[str, list[BaseModule]]
     reporter: Reporter
     config: Any
+    #: every value output and logs must hide: the hosts' secrets and what their modules' secret_values() gave
+    hidden: list[str] = field(default_factory=list)
 
 
 def open_session(config_dir: Path, env: str, out: TextIO, verbosity: int, log: TextIO | None = None,
@@ -77,12 +79,13 @@ def open_session(config_dir: Path, env: str, out: TextIO, verbosity: int, log: T
     config, targets = (load_targets if needs_secrets else load_targets_without_secrets)(config_dir, env)
     config_file = str(config_dir / "config.py")
     modules = {target.name: load_modules(target.modules, file=config_file) for target in targets}
+    hidden = [value for target in targets for value in target.secrets.values()]
     for target in targets:
         for module in modules[target.name]:
             module.check_target(target, config_dir)
-    secrets = [value for target in targets for value in target.secrets.values()]
-    reporter = Reporter(out=out, redact=Redactor(secrets), verbosity=verbosity, log=log)
-    return Session(config_dir, env, targets, modules, reporter, config)
+            hidden += module.secret_values(target, config_dir)
+    reporter = Reporter(out=out, redact=Redactor(hidden), verbosity=verbosity, log=log)
+    return Session(config_dir, env, targets, modules, reporter, config, hidden)
 
 
 def run_on_hosts(session: Session, result: RunResult, work: Callable[[HostContext, list[BaseModule]], str | None], **context: Any) -> RunResult:
@@ -91,7 +94,8 @@ def run_on_hosts(session: Session, result: RunResult, work: Callable[[HostContex
     reporter = session.reporter
 
     def host_work(target: Target, plan: Plan) -> None:
-        ctx = HostContext(env=session.env, target=target, plan=plan, config_dir=session.config_dir, **context)
+        ctx = HostContext(env=session.env, target=target, plan=plan, config_dir=session.config_dir,
+                          fleet=tuple(session.targets), modules=tuple(session.modules[target.name]), **context)
         result.strategies[target.name] = target.deployment_strategy
         finished = False
         try:

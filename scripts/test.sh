@@ -8,4 +8,10 @@ bash scripts/setup.sh
 # (tests/e2e/test_debian13.py) on Debian 13. Built once each (a few minutes), then reused from the
 # cache (/var/cache/djaploy-sandbox, or $DJAPLOY_SANDBOX_CACHE: keep it between runs).
 .venv/bin/python -m djaploy.sandbox prepare --os debian-12 --os debian-13
-exec .venv/bin/python -m pytest -ra "$@"
+# Test modules run side by side (pytest-xdist, one file per worker: a module shares its sandbox hosts);
+# most of an end-to-end test is waiting on a host. DJAPLOY_TEST_WORKERS=0 runs everything in this process.
+workers=${DJAPLOY_TEST_WORKERS:-3}
+if [ "$workers" = 0 ]; then
+    exec .venv/bin/python -m pytest -ra "$@"
+fi
+exec .venv/bin/python -m pytest -ra -n "$workers" --dist loadfile "$@"

@@ -49,6 +49,8 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # a pytest-xdist worker: its reports reach the controller, which writes the whole log
     path = os.environ.get(SKIP_LOG_VARIABLE)
     if path:
         Path(path).write_text("".join(f"{nodeid}\t{reason}\n" for nodeid, reason in _skips))

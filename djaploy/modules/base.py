@@ -19,7 +19,8 @@ Hooks run per host, in this order per command:
                         verify           (zero_downtime rollback: verify only)
 
 Each hook runs for every module, in the order the modules are listed, before the next hook
-starts: all prepare_data hooks, then all prepare_release hooks, and so on.
+starts: all prepare_data hooks, then all prepare_release hooks, and so on. One more hook is no
+step: ``environment(ctx)`` returns variables for the app (``ctx.app_environment()`` merges them).
 
 Each hook receives a context (``djaploy.context.HostContext``) with the resolved host config,
 the remote paths (``ctx.paths``) and the plan (``ctx.plan``) whose methods change the host.
@@ -77,6 +78,12 @@ class BaseModule:
         if self.option_names is not None:
             checked_options(target, config_dir, self, self.option_names)
 
+    def secret_values(self, target: Target, config_dir: Path | None) -> list[str]:
+        """Values of this host's options that must never show in output or logs (passwords, API
+        tokens: "env:" ones as read from the deployer's environment, where set). Called once per
+        command, after check_target; djaploy hides them as it hides `secrets`."""
+        return []
+
     def configure_server(self, ctx: HostContext) -> None:
         """Provision the host (packages, users, directories, base config). Must be idempotent."""
 
@@ -94,6 +101,12 @@ class BaseModule:
 
     def route_traffic(self, ctx: HostContext) -> None:
         """Traffic was just switched to `ctx.service` (its socket is behind the live link)."""
+
+    def environment(self, ctx: HostContext) -> dict[str, str]:
+        """Variables this module gives the app: merged into `ctx.app_environment()`, so the env file,
+        every service and every remote manage.py see them (a database's URL, say). Not a step: it
+        must not change the host. The host's own env_vars and secrets win over these."""
+        return {}
 
     def __repr__(self) -> str:
         return f"<module {self.name or type(self).__name__}>"
@@ -242,7 +255,7 @@ def _hook_name_problem(cls: type[BaseModule]) -> str | None:
     A legacy hook must take what it is called with (host, artifact_path)."""
     import difflib
 
-    hooks = [*HOOKS, *LEGACY_HOOKS]
+    hooks = [*HOOKS, "environment", *LEGACY_HOOKS]
     own = {name for klass in cls.__mro__ if klass not in (BaseModule, object) for name, value in vars(klass).items()
            if callable(value) and not name.startswith("_") and not hasattr(BaseModule, name)}
     for name in sorted(own - set(hooks)):

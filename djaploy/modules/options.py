@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from djaploy.errors import ConfigError, display_path
 
 __all__ = [
+    "MIN_SECRET_LENGTH",
     "ENV_NAME_RE",
     "ENV_PREFIX",
     "env_variable",
@@ -53,6 +54,8 @@ __all__ = [
 #: a value "env:NAME" is read from the deployer's environment variable NAME at command time
 #: (secrets, webhook URLs, DNS credentials): the repository never holds it
 ENV_PREFIX = "env:"
+#: shorter secrets are refused: replacing every occurrence in output would make it unreadable
+MIN_SECRET_LENGTH = 4
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")

@@ -32,6 +32,7 @@ try:
         "MEDIA_ROOT": os.fspath(settings.MEDIA_ROOT) if settings.MEDIA_ROOT else None,
         "SQLITE": [os.fspath(db.get("NAME") or "") for db in settings.DATABASES.values()
                    if "sqlite3" in str(db.get("ENGINE", ""))],
+        "DEFAULT_ENGINE": str(settings.DATABASES.get("default", {}).get("ENGINE", "")),
         "SECRET_KEY_FROM": sorted(n for n, v in os.environ.items() if v == key and not n.startswith("DJAPLOY_")),
         "SECRET_KEY_MAC": hmac.new(nonce.encode(), key.encode(), hashlib.sha256).hexdigest(),
     }

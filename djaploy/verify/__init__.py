@@ -15,6 +15,7 @@ Each finding says what is wrong and how to fix it. `manage.py check --deploy` re
     djaploy.E010  --remote: the SSH user has no passwordless sudo
     djaploy.E011  --remote: the host is not Debian or Ubuntu
     djaploy.E012  --remote: the configured python_version cannot run on the host
+    djaploy.E013  the postgres module gives DATABASE_URL, but DATABASES as deployed does not use PostgreSQL
     djaploy.W001  DJAPLOY_CONFIG_DIR names a folder that does not exist
     djaploy.W002  no environments in infra/inventory/
     djaploy.W003  MEDIA_ROOT as deployed is not DJAPLOY_MEDIA_ROOT (uploads land in the release)
@@ -22,6 +23,7 @@ Each finding says what is wrong and how to fix it. `manage.py check --deploy` re
     djaploy.W005  SECRET_KEY as deployed comes from env_vars (written in the repository) or from no variable
     djaploy.W006  djaploy is in the server requirements (it is a deploy-time tool: 100+ MB on every server)
     djaploy.W007  --remote: the host is Debian-based but neither Debian nor Ubuntu
+    djaploy.W008  the postgres module's max_connections is below what the environment's app can open
 
 "As deployed" means evaluated the way the server runs the app: in a fresh Python process, from
 manage.py's folder, with only the variables a host gives the app (DJAPLOY_ENV, DJAPLOY_RELEASE,
@@ -42,7 +44,7 @@ import os
 import secrets as random_tokens
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +53,19 @@ from djaploy.errors import ConfigError, DjaployError
 from djaploy.inventory import display_path, list_environments, load_config, load_targets
 from djaploy.layout import AppPaths
 from djaploy.project import Project, inspect_project
-from djaploy.verify.deployed_settings import deployed_environment, probe_findings, probe_settings
-from djaploy.verify.findings import Expected, Finding, Report, requirement_findings, served_names
+from djaploy.verify.deployed_settings import (
+    deployed_environment,
+    probe_findings,
+    probe_settings,
+)
+from djaploy.verify.findings import (
+    Expected,
+    Finding,
+    Report,
+    connection_findings,
+    requirement_findings,
+    served_names,
+)
 from djaploy.verify.host_facts import check_hosts
 
 FIX_CONFIG = "fix the file and field named above (a secret's variable must be exported in the shell that deploys)"
@@ -86,12 +99,31 @@ def verify(config_dir: Path, options: Options) -> Report:
                                        f"create {folder}/production.py with hosts = [HostConfig(...)]"))
         return report
     targets = _load_environments(config_dir, environments, options, report)
+    _check_connections(config_dir, targets, report)
     project, names = _check_project(config_dir, config, options, report)
     if project is not None and targets:
         _check_settings(project, config, targets, options, report, hide_djaploy="djaploy" not in names)
     if options.remote and targets:
         check_hosts(targets, report)
     return report
+
+
+def _check_connections(config_dir: Path, targets: Sequence[tuple[str, Target]], report: Report) -> None:
+    """With the postgres module: does max_connections hold what the environment's app can open?"""
+    from djaploy.fleet import POSTGRES_MODULE
+    from djaploy.modules.postgres.options import settings_for
+    from djaploy.modules.postgres.server_config import connections_needed, database_host
+
+    for env in dict.fromkeys(env for env, _ in targets):
+        fleet = [target for other, target in targets if other == env]
+        if not any(POSTGRES_MODULE in target.modules for target in fleet):
+            continue
+        db = database_host(fleet)  # inventories load only with exactly one
+        allowed, needed = settings_for(db, config_dir).max_connections, connections_needed(fleet)
+        found = connection_findings(env, allowed, needed)
+        report.findings += found
+        if not found:
+            report.passed.append(f"[{env}] PostgreSQL on {db.name}: max_connections {allowed} holds the app's {needed}")
 
 
 def resolved_line(env: str, target: Target) -> str:
@@ -185,7 +217,16 @@ def _check_settings(project: Project, config: DjaployConfig, targets: Sequence[t
     local_mac = None if options.local_secret_key is None else \
         hmac.new(nonce.encode(), options.local_secret_key.encode(), hashlib.sha256).hexdigest()
     project_dir = project.git_root / project.project_dir
-    environments = {env_target: deployed_environment(*env_target) for env_target in targets}
+    environments = {}
+    for env, target in targets:
+        fleet = [other for other_env, other in targets if other_env == env]
+        try:
+            environments[env, target] = deployed_environment(env, target, fleet)
+        except ConfigError as error:  # a module's secret is not exported here
+            if options.load is load_targets:  # checks without secrets probe without that module's variables
+                report.findings.append(Finding("E001", f"{env}/{target.name}", str(error), FIX_CONFIG))
+                continue
+            environments[env, target] = deployed_environment(env, replace(target, modules=()), fleet)
     distinct = {json.dumps(e, sort_keys=True): e for e in environments.values()}
 
     def probe(environment: dict[str, str]) -> dict[str, Any]:
@@ -197,7 +238,9 @@ def _check_settings(project: Project, config: DjaployConfig, targets: Sequence[t
     for (env, target), environment in environments.items():
         where = f"{env}/{target.name}"
         expected = Expected(env, AppPaths.for_target(target), served_names(target),
-                            frozenset(target.secrets), frozenset(target.env_vars))
+                            frozenset(target.secrets), frozenset(target.env_vars),
+                            database_url="DATABASE_URL" in environment and "DATABASE_URL" not in target.env_vars
+                            and "DATABASE_URL" not in target.secrets)
         redact = Redactor(target.secrets.values())
         found = probe_findings(probes[json.dumps(environment, sort_keys=True)], expected, where, local_mac)
         report.findings += [Finding(f.id, f.where, redact(f.message), f.hint) for f in found]

@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,15 @@ PROBE_MARKER = "@@djaploy-verify@@"
 PROBE = files("djaploy").joinpath("probes", "settings_probe.py").read_text(encoding="utf-8")
 
 
-def deployed_environment(env: str, target: Target) -> dict[str, str]:
-    """The variables the host gives the app (the same HostContext builds the env file from)."""
+def deployed_environment(env: str, target: Target, fleet: Sequence[Target] = ()) -> dict[str, str]:
+    """The variables the host gives the app (the same HostContext builds the env file from), the
+    modules' included (DATABASE_URL: `fleet` is the host's environment). A module that cannot say
+    (its secret is not exported here) raises ConfigError."""
     from djaploy.context import HostContext
+    from djaploy.modules.base import load_modules
 
-    context = HostContext(env=env, target=target, plan=None)  # type: ignore[arg-type] - only reads the config
+    context = HostContext(env=env, target=target, plan=None,  # type: ignore[arg-type] - only reads the config
+                          fleet=tuple(fleet), modules=tuple(load_modules(target.modules)))
     variables = context.app_environment()
     variables["DJAPLOY_RELEASE"] = variables["DJAPLOY_RELEASE"] or "verify"
     return variables

@@ -69,6 +69,7 @@ class Expected:
     domains: tuple[str, ...]
     secret_names: frozenset[str]  # the host's `secrets` keys
     env_var_names: frozenset[str]  # the host's `env_vars` keys
+    database_url: bool = False  # a module (postgres) gives the app DATABASE_URL
 
 
 def settings_findings(values: Mapping[str, Any], expected: Expected, where: str, *,
@@ -106,8 +107,25 @@ def settings_findings(values: Mapping[str, Any], expected: Expected, where: str,
             findings.append(Finding("W004", where, f"the SQLite database {name!r} is outside {paths.data_dir}: it "
                                     "lives in the release and is lost (or left behind) on the next deploy",
                                     "NAME = Path(os.environ.get('DJAPLOY_DATA_DIR', BASE_DIR)) / 'db.sqlite3'"))
+    engine = str(values.get("DEFAULT_ENGINE") or "")
+    if expected.database_url and "postgresql" not in engine:
+        findings.append(Finding("E013", where, f"DATABASES['default'] is {engine or 'not set'} as deployed, although the "
+                                "postgres module gives the app DATABASE_URL: every host would use a database of its own",
+                                "read it in the settings (psycopg[binary] and dj-database-url in the requirements): "
+                                "DATABASES = {'default': dj_database_url.config(conn_max_age=600, conn_health_checks=True)}"))
     findings += _secret_key_findings(values, expected, where, matches_local_key)
     return findings
+
+
+def connection_findings(env: str, allowed: int, needed: int) -> list[Finding]:
+    """PostgreSQL refuses connections past max_connections: the app must fit, with a margin."""
+    if allowed >= needed:
+        return []
+    return [Finding("W008", env, f"PostgreSQL's max_connections is {allowed}, but the app can open {needed} at once "
+                    "(gunicorn_workers on every web host, one per worker service, plus a margin): requests would "
+                    "fail with 'too many clients' under load",
+                    f"set module_options={{'postgres': {{'max_connections': {needed}}}}} (configureserver restarts "
+                    "PostgreSQL), or lower gunicorn_workers")]
 
 
 def _secret_key_findings(values: Mapping[str, Any], expected: Expected, where: str,

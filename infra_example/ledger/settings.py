@@ -106,6 +106,14 @@ DATABASES = {
     }
 }
 
+# With djaploy.modules.postgres, every host gets DATABASE_URL (PostgreSQL on the
+# environment's db host); then `psycopg[binary]` and `dj-database-url` must be in
+# requirements.txt. Without it, the SQLite database above.
+if os.environ.get("DATABASE_URL"):
+    import dj_database_url
+
+    DATABASES["default"] = dj_database_url.config(conn_max_age=600, conn_health_checks=True)
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -25,7 +25,8 @@ from tests.conftest import missing_prerequisite
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "infra_example"
-SANDBOX_NAME = os.environ.get("DJAPLOY_E2E_SANDBOX", "e2e")
+#: one sandbox per pytest-xdist worker (gw0, gw1...), so test modules run side by side without sharing hosts
+SANDBOX_NAME = os.environ.get("DJAPLOY_E2E_SANDBOX", "e2e") + os.environ.get("PYTEST_XDIST_WORKER", "")
 SECRET_KEY = "e2e-secret-" + "k" * 40
 
 

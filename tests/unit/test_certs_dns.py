@@ -81,6 +81,15 @@ def test_dns_01_reads_env_credentials_and_allows_wildcards() -> None:
     assert other.dns is not None and other.dns.package == "my-certbot-dns-rfc2136"
 
 
+def test_dns_credentials_are_hidden_in_output_and_logs_where_the_deployer_set_them(monkeypatch) -> None:
+    monkeypatch.setenv("TSIG_SECRET", TSIG)
+    hidden = certs.Module().secret_values(target(RFC2136), None)
+    assert hidden == [TSIG]  # literal values (the server's address) are in the repository: readable
+    monkeypatch.delenv("TSIG_SECRET")
+    assert TSIG not in certs.Module().secret_values(target(RFC2136), None)  # status without the variable
+    assert certs.Module().secret_values(target({}), None) == []  # HTTP-01: nothing secret
+
+
 def test_check_target_checks_the_form_only_so_status_works_without_the_secret_variable(monkeypatch) -> None:
     monkeypatch.delenv("TSIG_SECRET", raising=False)
     certs.Module().check_target(target(RFC2136), None)  # no error: "env:TSIG_SECRET" is well formed

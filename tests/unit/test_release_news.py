@@ -70,7 +70,9 @@ def test_env_values_are_read_from_the_deployers_environment_and_never_shown() ->
                                   where="notifications")
     assert (resolved.webhook_url, resolved.webhook_secret) == ("https://hooks.example/x", HOOK_SECRET)
     with pytest.raises(ConfigError, match=r"webhook_secret reads \$HOOK_SECRET, which is not set"):
-        resolve_env_values(settings, {"HOOK_URL": "x"}, where="notifications")
+        resolve_env_values(settings, {"HOOK_URL": "https://hooks.example/x"}, where="notifications")
+    with pytest.raises(ConfigError, match=r"webhook_secret reads \$HOOK_SECRET, whose value is 3 characters long"):
+        resolve_env_values(settings, {"HOOK_URL": "https://hooks.example/x", "HOOK_SECRET": "abc"}, where="notifications")
     config = DjaployConfig(project_name="shop", notifications={"webhook": {"url": "https://hooks.example/T0KEN"}})
     assert "T0KEN" not in repr(config)
 

@@ -39,6 +39,7 @@ from djaploy.context import HostContext
 from djaploy.errors import RemoteError
 from djaploy.modules import nginx
 from djaploy.modules.base import BaseModule
+from djaploy.modules.options import env_variable
 from djaploy.modules.certs.certificates import issue_reason, project_certificate
 from djaploy.modules.certs.commands import (
     certonly_command,
@@ -142,6 +143,13 @@ class Module(BaseModule):
         read only by the hooks that write them: status and unlock work without them)."""
         check_module_order(target, config_dir)
         certs_options(target, config_dir, environ=None)
+
+    def secret_values(self, target: Target, config_dir: Path | None) -> list[str]:
+        """The DNS plugin's credentials read from the deployer's environment ("env:NAME", where set);
+        literal ones (a server address, an algorithm) are in the repository and stay readable."""
+        dns = certs_options(target, config_dir, environ=None).dns
+        names = [name for _, value in dns.credentials if (name := env_variable(value))] if dns else []
+        return [os.environ[name] for name in names if os.environ.get(name)]
 
     def options(self, ctx: HostContext) -> CertsOptions:
         check_module_order(ctx.target, ctx.config_dir)
