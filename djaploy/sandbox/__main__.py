@@ -1,4 +1,5 @@
-"""CLI: python -m djaploy.sandbox up [--count N] | down | status | ssh N [-- cmd...]."""
+"""CLI: python -m djaploy.sandbox up [--count N] [--os debian-13] | down | status | ssh N [-- cmd...]
+| prepare [--os RELEASE]... (build and cache root filesystems ahead of time, as scripts/test.sh does)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from . import settings
+from . import rootfs, settings, vps
 from .core import Sandbox
 from .errors import SandboxError
 from .host import SandboxHost
@@ -22,6 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     name_help = f"sandbox name (default: $DJAPLOY_SANDBOX_NAME or {settings.DEFAULT_NAME!r})"
     up = sub.add_parser("up", help="boot missing hosts (keeps running ones) and print how to reach them")
     up.add_argument("--count", type=int, default=1, help="number of hosts wanted (default 1)")
+    up.add_argument("--os", choices=sorted(settings.RELEASES), default=None,
+                    help=f"release of new hosts (default: $DJAPLOY_SANDBOX_OS or {settings.DEFAULT_OS}); "
+                         "each release's root filesystem is built once and cached")
     up.add_argument("--root-password-env", metavar="VAR", default=None,
                     help="boot new hosts like a provider's fresh VPS: root logs in only with the password "
                          "held in environment variable VAR (no key, no other user)")
@@ -29,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="list recorded hosts and whether they answer over SSH")
     ssh = sub.add_parser("ssh", help="ssh as root to host N (1-based); add -- CMD to run a command")
     ssh.add_argument("number", type=int)
+    prepare = sub.add_parser("prepare", help="build (once) and cache each release's root filesystem without "
+                             "booting a host, so the first `up` of a test run does not pay for it")
+    prepare.add_argument("--os", dest="releases", action="append", choices=sorted(settings.RELEASES),
+                         help=f"a release to prepare, repeatable (default: {settings.DEFAULT_OS})")
     for p in (up, down, status, ssh):
         p.add_argument("--name", default=None, help=name_help)
     return parser
@@ -51,7 +59,7 @@ def describe(host: SandboxHost) -> str:
     users = (f"{host.root_user} (password only; no other user)" if host.root_password_only
              else f"{host.root_user}, {host.sudo_user} (passwordless sudo)")
     return (
-        f"{host.name}: {host.address} (port {host.ssh_port}; proxy http://{host.host_side_address}:"
+        f"{host.name}: {host.address} ({host.os}; port {host.ssh_port}; proxy http://{host.host_side_address}:"
         f"{settings.PROXY_PORT})\n"
         f"  ssh users:   {users}\n"
         f"  private key: {host.key_path}\n"
@@ -81,7 +89,7 @@ def _cmd_status(sb: Sandbox) -> int:
             state = "not running"
         else:
             state = "reachable" if sb.reachable(host) else "running, NOT reachable over SSH"
-        print(f"{host.name}: {host.address} {state}")
+        print(f"{host.name}: {host.address} {host.os} {state}")
     return 0
 
 
@@ -95,6 +103,13 @@ def _cmd_ssh(sb: Sandbox, number: int, remote: Sequence[str]) -> int:
     sys.stdout.flush()
     os.execvp(argv[0], argv)
     return 0  # not reached
+
+
+def _cmd_prepare(releases: Sequence[str]) -> int:
+    vps.require_root()
+    for release in releases:
+        print(f"{release}: root filesystem ready at {rootfs.ensure_base(settings.suite(release))}")
+    return 0
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -115,7 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
-        sb = Sandbox(args.name)
+        if args.command == "prepare":
+            return _cmd_prepare(args.releases or [settings.DEFAULT_OS])
+        sb = Sandbox(args.name, getattr(args, "os", None))
         if args.command == "up":
             return _cmd_up(sb, args.count, args.root_password_env)
         if args.command == "down":

@@ -31,10 +31,15 @@ log = logging.getLogger("djaploy.sandbox")
 
 
 class Sandbox:
-    """One named set of sandbox VPS hosts, with its state under $DJAPLOY_SANDBOX_DIR/NAME."""
+    """One named set of sandbox VPS hosts, with its state under $DJAPLOY_SANDBOX_DIR/NAME.
 
-    def __init__(self, name: str | None = None) -> None:
+    `os` is the release `up` boots new hosts with ("debian-12", "debian-13"; default
+    $DJAPLOY_SANDBOX_OS or debian-12); every other method works on whatever the hosts run.
+    """
+
+    def __init__(self, name: str | None = None, os: str | None = None) -> None:
         self.name = settings.validate_name(name or settings.default_name())
+        self.os = settings.validate_os(os) if os else settings.default_os()
         self.root_dir = settings.runtime_dir()
         self.dir = self.root_dir / self.name
         self.state_path = self.dir / "state.json"
@@ -58,6 +63,7 @@ class Sandbox:
             state = self._load_or_new()
             self._drop_dead(state)
             self._revive_proxies(state)
+            self._refuse_other_release(state)
             wanted = [f"vps{i}" for i in range(1, count + 1) if state.host(f"vps{i}") is None]
             if wanted:
                 self._boot(state, wanted, boot_timeout or settings.boot_timeout(), root_password)
@@ -159,6 +165,7 @@ class Sandbox:
             key_path=state.key_path,
             known_hosts_path=state.known_hosts_path,
             root_password_only=rec.root_password_only,
+            os=rec.os,
         )
 
     def _save(self, state: SandboxState) -> None:
@@ -178,6 +185,14 @@ class Sandbox:
                 if errors:
                     raise SandboxError("could not clean up a dead host:\n" + "\n".join(errors))
 
+    def _refuse_other_release(self, state: SandboxState) -> None:
+        """`up` keeps running hosts: one that runs another release than asked for would
+        silently give the caller (a test for debian-13, say) the wrong system."""
+        other = [f"{rec.name} runs {rec.os}" for rec in state.sorted_hosts() if rec.os != self.os]
+        if other:
+            raise SandboxError(f"sandbox {self.name!r} was asked for {self.os}, but {', '.join(other)}: "
+                               "run `down` first, or use another --name")
+
     def _revive_proxies(self, state: SandboxState) -> None:
         """A running VPS whose tinyproxy died would lose package access: restart the proxy."""
         for rec in state.sorted_hosts():
@@ -190,7 +205,7 @@ class Sandbox:
         """Create, start and wait for the named hosts; on any failure remove exactly them."""
         new: list[HostRecord] = []
         try:
-            base = rootfs.ensure_base()
+            base = rootfs.ensure_base(settings.suite(self.os))
             self.dir.mkdir(parents=True, exist_ok=True)
             self.dir.chmod(0o755)
             pubkey = keys.ensure_keypair(self.key_path, f"djaploy-sandbox-{self.name}")
@@ -242,6 +257,7 @@ class Sandbox:
             veth_peer=veth_peer,
             machine=f"djsb-{self.name}-{name}",
             host_dir=str(self.dir / name),
+            os=self.os,
         )
 
     def _prepare_all(self, state: SandboxState, records: list[HostRecord], base: Path, pubkey: str,

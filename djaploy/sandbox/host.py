@@ -25,6 +25,7 @@ class SandboxHost:
     root_user: str = "root"
     sudo_user: str = settings.SUDO_USER
     root_password_only: bool = False  # root logs in with a password only; there is no sudo user
+    os: str = settings.DEFAULT_OS  # the release it runs, as `up --os` names it ("debian-13")
 
     def ssh_command(self, user: str | None = None, *, batch: bool = True) -> list[str]:
         """ssh argv up to and including user@address; append a remote command if wanted."""

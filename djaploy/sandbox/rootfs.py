@@ -1,8 +1,9 @@
-"""Root filesystems: one cached debootstrap base, one copy-on-write layer per VPS.
+"""Root filesystems: one cached debootstrap base per release, one copy-on-write layer per VPS.
 
-The base is built once (about 2.5 minutes), kept as a tarball (the durable cache) plus an
-extracted tree (the overlay's lower layer), and never modified afterwards: everything that
-makes a VPS an individual host goes into that host's upper layer (or its private copy).
+Each release's base (bookworm, trixie) is built once (about 2.5 minutes), kept as a tarball
+(the durable cache) plus an extracted tree (the overlay's lower layer), and never modified
+afterwards: everything that makes a VPS an individual host goes into that host's upper layer
+(or its private copy).
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from .locks import file_lock
 from .mounts import mounts_under, unmount_under
 
 log = logging.getLogger("djaploy.sandbox")
-
-TARBALL = f"{settings.SUITE}-minbase.tar"
 
 
 @dataclass
@@ -47,9 +46,14 @@ class RootfsPaths:
 # ---------------------------------------------------------------- the shared cache
 
 
-def tarball_path(cache: Path | None = None) -> Path:
-    """The durable cache: a tar of the freshly debootstrapped tree."""
-    return (cache or settings.cache_dir()) / TARBALL
+def tarball_name(suite: str) -> str:
+    """bookworm-minbase.tar: named after the suite, so each release has its own cache."""
+    return f"{suite}-minbase.tar"
+
+
+def tarball_path(suite: str, cache: Path | None = None) -> Path:
+    """The durable cache of one release: a tar of its freshly debootstrapped tree."""
+    return (cache or settings.cache_dir()) / tarball_name(suite)
 
 
 def _base_key(tarball: Path) -> str:
@@ -70,13 +74,13 @@ def _scrub_base(rootfs: Path) -> None:
         deb.unlink()
 
 
-def _debootstrap(target: Path, logfile: Path) -> None:
-    """Build a minbase bookworm tree with exactly the recipe's package set."""
+def _debootstrap(suite: str, target: Path, logfile: Path) -> None:
+    """Build a minbase tree of `suite` with exactly the recipe's package set."""
     args = [
         "debootstrap",
         "--variant=minbase",
         "--include=" + ",".join(settings.INCLUDE_PACKAGES),
-        settings.SUITE,
+        suite,
         str(target),
         settings.mirror(),
     ]
@@ -112,8 +116,8 @@ def _remove_tree(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def ensure_base() -> Path:
-    """Return the extracted base tree, building the tarball and/or extracting it when missing.
+def ensure_base(suite: str) -> Path:
+    """Return the extracted base tree of `suite`, building its tarball and/or extracting it when missing.
 
     Work happens in a temp dir inside the cache and is renamed into place at the end, so an
     interrupted build never leaves something that looks like a usable cache.
@@ -123,16 +127,16 @@ def ensure_base() -> Path:
     with file_lock(cache / ".lock"):
         for stale in cache.glob(".build-*"):  # builds only run under this lock: these are dead
             _remove_tree(stale)
-        tarball = tarball_path(cache)
+        tarball = tarball_path(suite, cache)
         built_tree: Path | None = None
         work = Path(tempfile.mkdtemp(prefix=".build-", dir=cache))
         try:
             if not tarball.exists():
                 built_tree = work / "rootfs"
-                _debootstrap(built_tree, cache / "debootstrap.log")
+                _debootstrap(suite, built_tree, cache / f"debootstrap-{suite}.log")
                 _scrub_base(built_tree)
-                _tar_create(built_tree, work / TARBALL)
-                os.rename(work / TARBALL, tarball)
+                _tar_create(built_tree, work / tarball.name)
+                os.rename(work / tarball.name, tarball)
             base = cache / f"base-{_base_key(tarball)}"
             if not base.is_dir():
                 if built_tree is None:

@@ -11,7 +11,9 @@ from .errors import SandboxError
 DEFAULT_NAME = "demo"
 DEFAULT_CACHE_DIR = "/var/cache/djaploy-sandbox"
 DEFAULT_RUNTIME_DIR = "/var/tmp/djaploy-sandbox"
-SUITE = "bookworm"
+#: The releases a sandbox host can run (`--os`), each named as users name it, with its Debian suite.
+RELEASES = {"debian-12": "bookworm", "debian-13": "trixie"}
+DEFAULT_OS = "debian-12"
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
 DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 # Exactly the package set of the verified recipe: enough to boot and be managed over SSH,
@@ -49,8 +51,25 @@ def validate_name(name: str) -> str:
     return name
 
 
+def default_os() -> str:
+    """DJAPLOY_SANDBOX_OS lets a shell or CI job pick the release of new hosts once for every command."""
+    return validate_os(os.environ.get("DJAPLOY_SANDBOX_OS") or DEFAULT_OS)
+
+
+def validate_os(release: str) -> str:
+    """One of RELEASES, or a SandboxError that lists them."""
+    if release not in RELEASES:
+        raise SandboxError(f"unknown sandbox OS {release!r}: use one of {', '.join(RELEASES)}")
+    return release
+
+
+def suite(release: str) -> str:
+    """The Debian suite debootstrap builds for a release: "debian-13" -> "trixie"."""
+    return RELEASES[validate_os(release)]
+
+
 def cache_dir() -> Path:
-    """Shared between sandboxes: the debootstrap tarball and its extracted base."""
+    """Shared between sandboxes: one debootstrap tarball and its extracted base per release."""
     return Path(os.environ.get("DJAPLOY_SANDBOX_CACHE") or DEFAULT_CACHE_DIR)
 
 

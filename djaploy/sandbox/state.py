@@ -14,6 +14,7 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
+from . import settings
 from .procs import ProcRef
 from .rootfs import RootfsPaths
 
@@ -40,6 +41,7 @@ class HostRecord:
     host_keys: list[str] = field(default_factory=list)
     ssh_port: int = 22
     root_password_only: bool = False  # booted like a provider's VPS: root with a password, no key, no other user
+    os: str = settings.DEFAULT_OS  # the release it runs ("debian-13"); states written before --os ran debian-12
 
     @property
     def network(self) -> IPv4Network:

@@ -87,10 +87,10 @@ def remote_findings(facts: Mapping[str, str], target: Target, where: str) -> lis
     if os_id not in SUPPORTED_OS:
         if set(like) & set(SUPPORTED_OS):
             findings.append(Finding("W007", where, f"{os_name} is Debian-based but neither Debian nor Ubuntu; "
-                                    "djaploy is tested on those", "use Debian 12 or Ubuntu 24.04 if a step fails"))
+                                    "djaploy is tested on those", "use Debian 12, Debian 13 or Ubuntu 24.04 if a step fails"))
         else:
             findings.append(Finding("E011", where, f"{os_name} is neither Debian nor Ubuntu; djaploy installs its "
-                                    "packages with apt and runs the app with systemd", "use a Debian 12 or Ubuntu 24.04 host"))
+                                    "packages with apt and runs the app with systemd", "use a Debian 12, Debian 13 or Ubuntu 24.04 host"))
     if target.python_provider == "system" and facts.get("apt") != "yes":
         findings += _system_python_findings(facts, target.python_version, where)
     return findings

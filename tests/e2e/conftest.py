@@ -14,6 +14,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,23 +54,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="module")
-def sandbox_hosts():
-    """Two fresh sandbox VPS hosts per test module (they boot from the cached root filesystem in
-    seconds), so no module depends on what another left on a host."""
+@contextmanager
+def fresh_sandbox(name: str = SANDBOX_NAME, count: int = 2, os_release: str | None = None) -> Iterator[list]:
+    """`count` fresh hosts of sandbox `name` running `os_release` (default: the sandbox's default
+    release), removed afterwards unless DJAPLOY_E2E_KEEP is set."""
     reason = _can_boot_sandbox()
     if reason:
         missing_prerequisite(reason)
     from djaploy.sandbox import Sandbox
 
-    sandbox = Sandbox(name=SANDBOX_NAME)
+    sandbox = Sandbox(name=name, os=os_release)
     sandbox.down()  # a leftover of an interrupted run must not leak into this module
-    hosts = sandbox.up(count=2)
+    hosts = sandbox.up(count=count)
     try:
         yield hosts
     finally:
         if not os.environ.get("DJAPLOY_E2E_KEEP"):
             sandbox.down()
+
+
+@pytest.fixture(scope="module")
+def sandbox_hosts():
+    """Two fresh sandbox VPS hosts per test module (they boot from the cached root filesystem in
+    seconds), so no module depends on what another left on a host."""
+    with fresh_sandbox() as hosts:
+        yield hosts
 
 
 @dataclass

@@ -324,3 +324,75 @@ def test_the_record_keeps_whether_root_logs_in_with_a_password_only() -> None:
     legacy = record.to_dict()
     del legacy["root_password_only"]  # a state written before the option existed
     assert HostRecord.from_dict(legacy).root_password_only is False
+
+
+# ------------------------------------------------------------------ releases (--os)
+
+
+def test_each_release_has_its_own_suite_and_cached_tarball(tmp_path: Path) -> None:
+    assert settings.suite("debian-12") == "bookworm" and settings.suite("debian-13") == "trixie"
+    paths = {rootfs.tarball_path(settings.suite(name), tmp_path) for name in settings.RELEASES}
+    assert paths == {tmp_path / "bookworm-minbase.tar", tmp_path / "trixie-minbase.tar"}
+    with pytest.raises(SandboxError, match="debian-12, debian-13"):
+        settings.suite("ubuntu-24.04")
+
+
+def test_the_release_comes_from_the_argument_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DJAPLOY_SANDBOX_OS", raising=False)
+    assert Sandbox("t").os == "debian-12"
+    monkeypatch.setenv("DJAPLOY_SANDBOX_OS", "debian-13")
+    assert Sandbox("t").os == "debian-13"
+    assert Sandbox("t", os="debian-12").os == "debian-12"
+    with pytest.raises(SandboxError, match="unknown sandbox OS 'debian-11'"):
+        Sandbox("t", os="debian-11")
+
+
+def test_the_state_records_each_hosts_release_and_older_states_ran_debian_12(isolated_dirs: Path) -> None:
+    record = _record()
+    record.os = "debian-13"
+    assert HostRecord.from_dict(record.to_dict()).os == "debian-13"
+    legacy = record.to_dict()
+    del legacy["os"]  # a state written before --os existed
+    assert HostRecord.from_dict(legacy).os == "debian-12"
+    me = procs._read_stat(os.getpid())
+    assert me is not None
+    record.nspawn = procs.ProcRef(os.getpid(), me[1])
+    sb = Sandbox("t")
+    save_state(sb.state_path, SandboxState("t", str(sb.key_path), str(sb.known_hosts_path), [record]))
+    assert [h.os for h in sb.status()] == ["debian-13"]
+    assert "(debian-13;" in cli.describe(sb.status()[0])
+
+
+def test_up_refuses_to_hand_out_a_running_host_of_another_release(
+        isolated_dirs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    me = procs._read_stat(os.getpid())
+    assert me is not None
+    running = _record()
+    running.nspawn = procs.ProcRef(os.getpid(), me[1])
+    running.tinyproxy = procs.ProcRef(os.getpid(), me[1])
+    sb = Sandbox("t", os="debian-13")
+    save_state(sb.state_path, SandboxState("t", str(sb.key_path), str(sb.known_hosts_path), [running]))
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    with pytest.raises(SandboxError, match="asked for debian-13, but vps1 runs debian-12"):
+        sb.up(count=1)
+
+
+def test_cli_offers_the_releases(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["up", "--os", "debian-11"])
+    err = capsys.readouterr().err
+    assert "invalid choice: 'debian-11'" in err and "debian-12" in err and "debian-13" in err
+
+
+def test_prepare_builds_each_asked_release_and_needs_root(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    built: list[str] = []
+    monkeypatch.setattr(rootfs, "ensure_base", lambda suite: built.append(suite) or tmp_path / f"base-{suite}")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert cli.main(["prepare", "--os", "debian-13"]) == 1 and built == []
+    assert "needs root" in capsys.readouterr().err
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert cli.main(["prepare", "--os", "debian-12", "--os", "debian-13"]) == 0
+    assert built == ["bookworm", "trixie"]
+    assert f"debian-13: root filesystem ready at {tmp_path / 'base-trixie'}" in capsys.readouterr().out
+    assert cli.main(["prepare"]) == 0 and built[-1] == "bookworm"

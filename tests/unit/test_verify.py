@@ -8,6 +8,7 @@ import os
 import shlex
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -249,6 +250,19 @@ def test_python_mismatch_says_which_version_to_configure() -> None:
     found = remote_findings({**DEBIAN, "os_id": "ubuntu", "python3": "", "python3_apt": "3.12.3-0ubuntu1"},
                             target(python_provider="system"), "w")
     assert "3.12" in found[0].message and "python_version='3.12'" in found[0].hint
+
+
+TRIXIE = {**DEBIAN, "os_name": "Debian GNU/Linux 13 (trixie)", "python3": "3.13", "python3_apt": "3.13.5-1"}
+
+
+def test_debian_13_needs_python_version_3_13_and_says_so() -> None:
+    assert remote_findings(TRIXIE, target(), "w") == []  # "auto": Debian 13 has no 3.11, so uv brings it
+    found = remote_findings(TRIXIE, replace(target(), python_provider="system"), "w")  # python_version: 3.11
+    assert ids(found) == ["E012"]
+    assert "python3.11 (python_version) is not on the host and its python3 is 3.13" in found[0].message
+    assert "python_version='3.13'" in found[0].hint
+    assert remote_findings({**TRIXIE, "python": "/usr/bin/python3.13", "venv": "yes"},
+                           replace(target(), python_version="3.13"), "w") == []
 
 
 def test_parse_facts_keeps_equals_signs_in_values() -> None:
