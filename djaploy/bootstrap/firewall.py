@@ -1,15 +1,17 @@
 """The firewall a host gets: SSH plus the ports its roles serve, nothing else, as nftables text.
 
-What a role opens is data (`ROLE_PORTS`), and which roles a host has comes from its modules
-(`ROLE_OF_MODULE`), so a new role (a database host, a load balancer) is one entry each.
+What a role opens is data (`ROLE_PORTS`). A host's roles are its inventory `roles`, where a `web`
+host opens HTTP only when it runs a web server module (nginx, caddy); a `db` host opens
+PostgreSQL only to the environment's app hosts (their private_address), as pg_hba.conf does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from djaploy.config import Target
+from djaploy.fleet import is_app_host
 from djaploy.modules.base import load_module_class
 
 #: where djaploy keeps the ruleset; nftables.service loads it at boot
@@ -24,23 +26,31 @@ class Allow:
     sources: tuple[str, ...] = ()
 
 
+POSTGRES_PORT = 5432
 ROLE_PORTS: dict[str, tuple[Allow, ...]] = {
     "web": (Allow(80), Allow(443)),
+    "lb": (Allow(80), Allow(443)),
 }
-ROLE_OF_MODULE: dict[str, str] = {"nginx": "web", "caddy": "web"}
+WEB_SERVER_MODULES = ("nginx", "caddy")
 
 
 def host_roles(target: Target) -> list[str]:
-    """The roles a host plays, from the modules it runs (a web server module: "web")."""
+    """The roles whose ports the host opens: its inventory roles, `web` only with a web server module."""
     names = [load_module_class(path).name for path in target.modules]
-    return sorted({ROLE_OF_MODULE[name] for name in names if name in ROLE_OF_MODULE})
+    serves_http = any(name in WEB_SERVER_MODULES for name in names)
+    return sorted(role for role in target.roles if role in ("lb", "db") or role == "web" and serves_http)
 
 
-def allowed(target: Target) -> list[Allow]:
-    """SSH on the host's own port first, then every role's ports."""
+def allowed(target: Target, fleet: Sequence[Target] = ()) -> list[Allow]:
+    """SSH on the host's own port first, then every role's ports; `fleet`: the environment's hosts."""
     rules = [Allow(target.ssh_port)]
     for role in host_roles(target):
-        rules += [rule for rule in ROLE_PORTS[role] if rule not in rules]
+        role_rules = ROLE_PORTS.get(role, ())
+        if role == "db":
+            app_hosts = tuple(sorted({host.private_address for host in fleet or (target,)
+                                      if is_app_host(host) and host.name != target.name}))
+            role_rules = (Allow(POSTGRES_PORT, app_hosts),) if app_hosts else ()
+        rules += [rule for rule in role_rules if rule not in rules]
     return rules
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
@@ -45,7 +45,7 @@ def bootstrap(config_dir: Path, env: str, root: RootLogin, *, out: TextIO, verbo
     started = time.monotonic()
     for target in session.targets:
         try:
-            result.messages[target.name] = bootstrap_host(target, root, reporter)
+            result.messages[target.name] = bootstrap_host(target, root, reporter, session.targets)
         except (DjaployError, KeyboardInterrupt) as error:
             result.errors[target.name] = error
             result.serving[target.name] = "what it served before (bootstrap deploys nothing)"
@@ -57,7 +57,7 @@ def bootstrap(config_dir: Path, env: str, root: RootLogin, *, out: TextIO, verbo
     return result
 
 
-def bootstrap_host(target: Target, root: RootLogin, reporter: Reporter) -> str:
+def bootstrap_host(target: Target, root: RootLogin, reporter: Reporter, fleet: Sequence[Target] = ()) -> str:
     public_key = deployer_public_key(target)
     user = target.ssh_user
     try:
@@ -79,7 +79,7 @@ def bootstrap_host(target: Target, root: RootLogin, reporter: Reporter) -> str:
             raise DjaployError(f"[{target.name}] {user} logs in but has no passwordless sudo "
                                f"({(proof.stderr or proof.stdout).strip()}); nothing was locked. Give it "
                                f"'{steps.sudoers_line(user).strip()}' in /etc/sudoers.d/, or remove the user and rerun")
-        steps.harden(plan, target)
+        steps.harden(plan, target, fleet)
     finally:
         engine.disconnect()
     return how

@@ -3,6 +3,8 @@ so a second run (or a run that completes a half-done one) reports no change wher
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from djaploy.bootstrap import firewall, sshd
 from djaploy.config import Target
 from djaploy.context import Plan
@@ -33,11 +35,12 @@ def create_login_user(plan: Plan, user: str, public_key: str) -> None:
     plan.put_text("passwordless sudo", f"/etc/sudoers.d/djaploy-{user}", sudoers_line(user), mode="440")
 
 
-def harden(plan: Plan, target: Target) -> None:
-    """Run as the proven deploy user: packages, upgrades, firewall, host settings, then sshd last."""
+def harden(plan: Plan, target: Target, fleet: Sequence[Target] = ()) -> None:
+    """Run as the proven deploy user: packages, upgrades, firewall, host settings, then sshd last.
+    `fleet`: every host of the environment (a db host lets its app hosts in)."""
     plan.packages("security packages", ["nftables", "unattended-upgrades", *(["tzdata"] if target.timezone else [])])
     plan.put_text("unattended security upgrades", AUTO_UPGRADES_PATH, AUTO_UPGRADES)
-    ruleset = firewall.nftables_ruleset(firewall.allowed(target))
+    ruleset = firewall.nftables_ruleset(firewall.allowed(target, fleet))
     if plan.put_text("firewall rules", firewall.NFTABLES_CONF, ruleset, mode="755"):
         plan.run("load firewall", f"nft -f {q(firewall.NFTABLES_CONF)}")
     plan.service("firewall at boot", "nftables", running=True, enabled=True)

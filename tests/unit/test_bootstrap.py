@@ -79,6 +79,24 @@ def test_a_host_without_a_web_server_opens_only_its_ssh_port() -> None:
     assert [rule.port for rule in firewall.allowed(worker)] == [2222]
 
 
+def test_fleet_roles_open_their_ports_and_postgres_only_to_the_app_hosts() -> None:
+    config = DjaployConfig(project_name="shop", modules=["djaploy.modules.core", "djaploy.modules.nginx",
+                                                         "djaploy.modules.systemd", "djaploy.modules.postgres"],
+                           module_options={"postgres": {"password": "env:SHOP_DB_PASSWORD"}})
+    hosts = [HostConfig("web1", ssh_host="192.0.2.11", private_address="10.0.0.11"),
+             HostConfig("work1", ssh_host="192.0.2.12", private_address="10.0.0.12", roles=["worker"]),
+             HostConfig("lb1", ssh_host="192.0.2.13", private_address="10.0.0.13", roles=["lb"]),
+             HostConfig("db1", ssh_host="192.0.2.20", private_address="10.0.0.20", roles=["db"])]
+    web, worker, lb, db = resolve_targets(config, hosts, "production", environ={}, source_file="inventory/production.py")
+    fleet = [web, worker, lb, db]
+    assert firewall.allowed(db, fleet) == [firewall.Allow(22), firewall.Allow(5432, ("10.0.0.11", "10.0.0.12"))]
+    assert [rule.port for rule in firewall.allowed(lb, fleet)] == [22, 80, 443]
+    assert [rule.port for rule in firewall.allowed(worker, fleet)] == [22]  # nginx listed, but no web role
+    assert [rule.port for rule in firewall.allowed(web, fleet)] == [22, 80, 443]
+    alone = firewall.allowed(db, [db])  # no app host but itself: PostgreSQL stays closed from outside
+    assert alone == [firewall.Allow(22)]
+
+
 def test_the_ruleset_drops_everything_but_the_allowed_ports() -> None:
     text = firewall.nftables_ruleset([firewall.Allow(22), firewall.Allow(5432, ("10.0.0.5", "10.0.1.0/24"))])
     assert "policy drop;" in text
