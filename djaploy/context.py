@@ -85,6 +85,9 @@ class HostContext:
     state: dict = field(default_factory=dict)  # the host's .djaploy/state.json, read at the start
     notes: list[str] = field(default_factory=list)  # lines for the final summary
     timings: dict[str, float] = field(default_factory=dict)  # seconds per deploy phase, for the summary
+    #: every host of the environment, this one included, in inventory order (read-only): modules that
+    #: serve other hosts (a load balancer, a database) read their roles and private addresses here
+    fleet: tuple[Target, ...] = ()
 
     @property
     def paths(self) -> AppPaths:

@@ -91,7 +91,8 @@ def run_on_hosts(session: Session, result: RunResult, work: Callable[[HostContex
     reporter = session.reporter
 
     def host_work(target: Target, plan: Plan) -> None:
-        ctx = HostContext(env=session.env, target=target, plan=plan, config_dir=session.config_dir, **context)
+        ctx = HostContext(env=session.env, target=target, plan=plan, config_dir=session.config_dir,
+                          fleet=tuple(session.targets), **context)
         result.strategies[target.name] = target.deployment_strategy
         finished = False
         try:
