@@ -202,3 +202,40 @@ def test_wait_idle_and_up_poll_until_haproxy_says_so() -> None:
     with pytest.raises(DjaployError, match="web3: MAINT"):
         wait_up(lb_ctx(LbPlan()), ["web3"], timeout=0)
     assert states(lb_ctx(LbPlan()))["web2"] == "drain"
+
+
+# --- web hosts behind the load balancer ----------------------------------------------------------
+
+
+def test_nginx_believes_only_the_load_balancer_about_address_and_scheme() -> None:
+    from djaploy.modules.nginx import nginx_site
+
+    hosts = fleet(2)
+    site = nginx_site(HostContext(env="production", target=hosts[1], plan=RecordingPlan(), fleet=tuple(hosts)))
+    assert "set_real_ip_from 10.0.0.2;" in site and "real_ip_header X-Forwarded-For;" in site
+    assert "map $realip_remote_addr $shop_app_scheme {" in site
+    assert re.search(r"^\s+10\.0\.0\.2 \$http_x_forwarded_proto;$", site, re.M)
+    assert re.search(r"^\s+default \$scheme;$", site, re.M)
+    assert "proxy_set_header X-Forwarded-Proto $shop_app_scheme;" in site
+    alone = nginx_site(HostContext(env="production", target=hosts[1], plan=RecordingPlan(), fleet=(hosts[1],)))
+    assert "set_real_ip_from" not in alone and "proxy_set_header X-Forwarded-Proto $scheme;" in alone
+
+
+def test_nginx_refuses_a_hostile_load_balancer_address() -> None:
+    from djaploy.modules.nginx import nginx_site
+
+    lb, web = fleet(1)
+    bad = replace(lb, private_address="10.0.0.2; include /etc/passwd")
+    with pytest.raises(DjaployError, match="private_address"):
+        nginx_site(HostContext(env="production", target=web, plan=RecordingPlan(), fleet=(bad, web)))
+
+
+def test_nginx_leaves_an_lb_only_host_alone() -> None:
+    from djaploy.modules.nginx import Module as Nginx
+
+    lb, _web = fleet(1)
+    plan = RecordingPlan()
+    ctx = HostContext(env="production", target=lb, plan=plan, fleet=(lb,))
+    Nginx().configure_server(ctx)
+    Nginx().publish(ctx)
+    assert plan.calls == []
