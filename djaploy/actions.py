@@ -136,6 +136,7 @@ def rollback(config_dir: Path, env: str, *, out: TextIO, dry_run: bool = False, 
 
 def status(config_dir: Path, env: str, *, out: TextIO, verbosity: int = 1, log: TextIO | None = None) -> RunResult:
     """Per host: strategy, live release or slot, releases, services, lock, recent audit lines."""
+    from djaploy.modules.haproxy.status import STATUS_KEY, read_lb_states
     from djaploy.status import read_status
 
     session = open_session(config_dir, env, out, verbosity, log, needs_secrets=False)
@@ -143,6 +144,7 @@ def status(config_dir: Path, env: str, *, out: TextIO, verbosity: int = 1, log: 
 
     def work(ctx: HostContext, modules: list[BaseModule]) -> None:
         result.data[ctx.target.name] = read_status(ctx)
+        result.data[ctx.target.name][STATUS_KEY] = read_lb_states(ctx)
 
     return run_on_hosts(session, result, work)
 

@@ -239,3 +239,17 @@ def test_nginx_leaves_an_lb_only_host_alone() -> None:
     Nginx().configure_server(ctx)
     Nginx().publish(ctx)
     assert plan.calls == []
+
+
+def test_status_shows_each_web_host_s_state_at_the_load_balancer() -> None:
+    from djaploy.modules.haproxy.status import STATUS_KEY, lb_lines, read_lb_states
+
+    lb_states = read_lb_states(lb_ctx(LbPlan()))
+    assert lb_states is not None and lb_states["web3"] == "maint"
+    hosts = fleet(1)
+    assert read_lb_states(HostContext(env="production", target=hosts[1], plan=LbPlan(), fleet=tuple(hosts))) is None
+    statuses = {"lb1": {STATUS_KEY: lb_states}, "web1": {STATUS_KEY: None}, "web2": {STATUS_KEY: None},
+                "web9": {STATUS_KEY: None}}
+    lines = lb_lines(statuses)
+    assert lines == {"web1": ["  load balancer lb1: up"], "web2": ["  load balancer lb1: drain"],
+                     "web9": ["  load balancer lb1: not in the backend"]}
