@@ -17,6 +17,7 @@ from djaploy.modules.base import BaseModule
 from djaploy.prepare import run_prepare
 from djaploy.project import inspect_project
 from djaploy.release_news import ReleaseNews
+from djaploy.rolling import Rollout
 from djaploy.session import RunFailed, RunResult, Session, open_session, run_on_hosts
 from djaploy.strategies import STRATEGIES
 from djaploy.strategies.common import audit_fields, locked, run_hooks
@@ -49,11 +50,16 @@ def deploy(
     force_unlock: bool = False,
     increment: str | None = None,
     log: TextIO | None = None,
+    batch_size: int | str | None = None,
+    revert: bool = True,
 ) -> RunResult:
     """Build a release from git and ship it to every host of `env` with its strategy.
 
-    `increment` (patch, minor, major) overrides the configured version bump for this deploy."""
+    `increment` (patch, minor, major) overrides the configured version bump for this deploy.
+    `batch_size` (2, '25%'; default: config.py's) switches the web hosts in batches (djaploy.rolling);
+    `revert=False` leaves hosts already switched on the new release when a later batch fails."""
     session = open_session(config_dir, env, out, verbosity, log)
+    rollout = Rollout(session.targets, session.config.batch_size if batch_size is None else batch_size, revert=revert)
     project = inspect_project(
         config_dir,
         manage_py_path=session.config.manage_py_path,
@@ -76,17 +82,34 @@ def deploy(
             as_version = f", version {version.name}" if version else ""
             session.reporter.line(f"release {release.name} from {release.ref} (commit {release.commit[:8]}{as_version})")
 
+            if rollout.active:
+                session.reporter.line(rollout.describe())
+
             def work(ctx: HostContext, modules: list[BaseModule]) -> str:
+                if rollout.runs_no_app(ctx):
+                    return rollout.load_balancer(ctx)
                 strategy = STRATEGIES[ctx.target.deployment_strategy]
                 audit = audit_fields(ctx)
-                with locked(ctx, "deploy", audit, force_unlock=force_unlock):
-                    message = strategy.deploy(ctx, modules, audit, activate)
+
+                def switch() -> str:
+                    with locked(ctx, "deploy", audit, force_unlock=force_unlock):
+                        return str(strategy.deploy(ctx, modules, audit, activate))
+
+                def back() -> str:
+                    undo: dict[str, Any] = {}
+                    with locked(ctx, "rollback", undo):
+                        return str(strategy.rollback(ctx, modules, undo, None))
+
+                message = rollout.web_host(ctx, switch, back)
                 news.record_serving(ctx)
                 return message
 
             news.phase = "deploy"
-            result = run_on_hosts(session, RunResult("deploy", env, dry_run, release=release), work,
-                                  project=project, release=release)
+            result = RunResult("deploy", env, dry_run, release=release)
+            try:
+                run_on_hosts(session, result, work, project=project, release=release)
+            finally:
+                result.notes.extend(rollout.notes)
     except BaseException as error:
         news.failed(error)
         raise
@@ -103,24 +126,33 @@ def _switch_action(command: str, config_dir: Path, env: str, *, out: TextIO, dry
                               with_dependencies=False)
 
     news = ReleaseNews(session, project.git_root, command)
+    rollout = Rollout(session.targets, session.config.batch_size, revert=False)  # the same batches as deploys
 
     def work(ctx: HostContext, modules: list[BaseModule]) -> str:
+        if rollout.runs_no_app(ctx):
+            return rollout.load_balancer(ctx)
         strategy = STRATEGIES[ctx.target.deployment_strategy]
         audit: dict[str, Any] = {}
-        with locked(ctx, command, audit, force_unlock=force_unlock):
-            if command == "rollback":
-                message = strategy.rollback(ctx, modules, audit, to)
-            else:
-                message = strategy.activate(ctx, modules, audit)
+
+        def switch() -> str:
+            with locked(ctx, command, audit, force_unlock=force_unlock):
+                if command == "rollback":
+                    return str(strategy.rollback(ctx, modules, audit, to))
+                return str(strategy.activate(ctx, modules, audit))
+
+        message = rollout.web_host(ctx, switch)
         news.record_serving(ctx)
         return message
 
     news.phase = command
+    result = RunResult(command, env, dry_run)
     try:
-        result = run_on_hosts(session, RunResult(command, env, dry_run), work, project=project)
+        run_on_hosts(session, result, work, project=project)
     except BaseException as error:
+        result.notes.extend(rollout.notes)
         news.failed(error)
         raise
+    result.notes.extend(rollout.notes)
     return news.succeeded(result)
 
 
