@@ -118,8 +118,7 @@ class Rollout:
         from djaploy.modules.haproxy import sync_backend
 
         self.lb_host(ctx)
-        changed = sync_backend(ctx)
-        return "load balancer: backend " + ("updated and reloaded" if changed else "unchanged")
+        return f"load balancer: {sync_backend(ctx).describe()}"
 
     def lb_host(self, ctx: HostContext) -> None:
         """Drain and re-admit the web hosts at this LB when the coordinator says so."""

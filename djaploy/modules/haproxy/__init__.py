@@ -11,7 +11,7 @@ haproxy.drain, used by rolling deploys). Other hosts' hooks do nothing.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from djaploy.context import HostContext
 from djaploy.errors import ConfigError, DjaployError, display_path
@@ -31,23 +31,32 @@ def is_lb(target: Target) -> bool:
     return ROLE in target.roles
 
 
-def sync_backend(ctx: HostContext) -> bool:
-    """Write haproxy.cfg for the web hosts that serve now; reload (state saved first) only when it
-    changed. Returns whether it changed."""
+class BackendSync(NamedTuple):
+    changed: bool
+    servers: list[str]  # the web hosts in the backend now
+    waiting: list[str]  # web hosts of the inventory left out: they do not answer the health check yet
+
+    def describe(self) -> str:
+        held = ", ".join(self.servers) or "no web host"
+        waiting = f"; not serving yet: {', '.join(self.waiting)}" if self.waiting else ""
+        return f"backend {held}{waiting}" + (" (updated and reloaded)" if self.changed else "")
+
+
+def sync_backend(ctx: HostContext) -> BackendSync:
+    """Write haproxy.cfg for the web hosts that serve now; reload (state saved first) only when it changed."""
     target = ctx.target
     candidates = web_servers(ctx.fleet)
     found = ctx.plan.query(backend_members([(s.name, s.address) for s in candidates], health_host(target),
                                            target.health_check_path))
     serving = set(found.stdout.split()) if found.ok else set()
     servers = candidates if ctx.plan.dry_run else [server for server in candidates if server.name in serving]
-    left_out = [server.name for server in candidates if server not in servers]
-    if left_out:
-        ctx.notes.append(f"not in the load balancer yet (no answer to the health check): {', '.join(left_out)}")
+    waiting = [server.name for server in candidates if server not in servers]
     config = haproxy_config(target, ctx.fleet, servers, env=ctx.env, config_dir=ctx.config_dir)
-    changed = ctx.plan.put_text("haproxy: config", CONFIG_FILE, config)
+    sync = BackendSync(False, [server.name for server in servers], waiting)
+    changed = ctx.plan.put_text(f"haproxy: config ({sync.describe()})", CONFIG_FILE, config)
     if changed:
         ctx.plan.run("haproxy: check config, save server state, reload", check_and_reload())
-    return changed
+    return sync._replace(changed=changed)
 
 
 class Module(BaseModule):
@@ -83,4 +92,4 @@ class Module(BaseModule):
             sync_backend(ctx)
 
 
-__all__ = ["Module", "is_lb", "sync_backend"]
+__all__ = ["BackendSync", "Module", "is_lb", "sync_backend"]
