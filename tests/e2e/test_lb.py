@@ -146,7 +146,7 @@ def fleet(project: Project, sandbox_hosts):
     urls = project.root / "ledger/urls.py"
     urls.write_text(urls.read_text().replace('    path("version/"', '    path("whoami/", views.whoami),\n    path("version/"'))
     use(project, "zero_downtime")
-    release(project, "1")
+    release(project, "10")
     return sandbox_hosts
 
 
@@ -161,11 +161,11 @@ def test_configureserver_twice_then_traffic_through_the_lb_reaches_every_web_hos
     assert remote(lb, "systemctl is-active haproxy").strip() == "active"
     assert remote(lb, "systemctl is-active nginx || true").strip() != "active"  # the lb host runs no web server
 
-    result = project.manage("deploy", "--env", ENV, "--release", "v1", check=True)
+    result = project.manage("deploy", "--env", ENV, "--release", "v10", check=True)
     assert "rolling: 3 web host(s) in 3 batch(es) (1+1+1) through the load balancer (lb)" in result.stdout
     assert "[lb] ok" in result.stdout and "load balancer: backend web1, web2, web3 (updated and reloaded)" in result.stdout
     wait_all_up(lb)
-    assert served_on_each(lb) == {name: "1" for name in WEB}
+    assert served_on_each(lb) == {name: "10" for name in WEB}
     _, _, forwarded_for, scheme = through_lb(lb).split()
     assert forwarded_for not in (lb.address, "None") and scheme == "http"  # the visitor's address, not the LB's
     assert remote(lb, "test -d /home/ledger/apps/ledger/releases && echo app || echo none").strip() == "none"
@@ -177,12 +177,12 @@ def test_configureserver_twice_then_traffic_through_the_lb_reaches_every_web_hos
 
 def test_rolling_deploy_under_load_drops_nothing(project: Project, fleet) -> None:
     lb = fleet[0]
-    release(project, "2")
-    result, report = deploy_under_load(project, lb, "--release", "v2")
+    release(project, "11")
+    result, report = deploy_under_load(project, lb, "--release", "v11")
     assert result.returncode == 0, result.stdout + result.stderr
     assert report.failures == 0, report.failure_reasons
-    assert set(report.bodies_in_order) == {"1", "2"} and report.bodies_in_order[-1] == "2"
-    assert served_on_each(lb) == {name: "2" for name in WEB}
+    assert set(report.bodies_in_order) == {"10", "11"} and report.bodies_in_order[-1] == "11"
+    assert served_on_each(lb) == {name: "11" for name in WEB}
     assert lb_states(lb) == {name: "UP" for name in WEB}
 
 
@@ -191,31 +191,31 @@ def test_a_failing_canary_stops_the_rollout_and_never_serves(project: Project, f
     views = project.root / "entries/views.py"
     good = views.read_text()
     views.write_text(good.replace("def health(request):\n", "def health(request):\n    return HttpResponse('broken', status=500)\n", 1))
-    release(project, "3")
+    release(project, "12")
     try:
-        result, report = deploy_under_load(project, lb, "--release", "v3")
+        result, report = deploy_under_load(project, lb, "--release", "v12")
     finally:
         views.write_text(good)
         project.commit("health fixed")
     assert result.returncode != 0
     assert report.failures == 0, report.failure_reasons
-    assert set(report.bodies_in_order) == {"2"}  # no request reached the release that fails its check
+    assert set(report.bodies_in_order) == {"11"}  # no request reached the release that fails its check
     assert "rolling: batch 1 (web1) failed (the canary); later batches not switched" in result.stdout
     for later in ("web2", "web3"):
         assert f"[{later}] FAILED: [{later}] not switched: batch 1 (web1) failed" in result.stdout
-        assert f"[{later}]   now serving: release v2" in result.stdout
-    assert served_on_each(lb) == {name: "2" for name in WEB}
+        assert f"[{later}]   now serving: release v11" in result.stdout
+    assert served_on_each(lb) == {name: "11" for name in WEB}
     assert lb_states(lb) == {name: "UP" for name in WEB}
 
 
 def test_in_place_hosts_roll_without_a_failed_request(project: Project, fleet) -> None:
     lb = fleet[0]
     use(project, "in_place")
-    release(project, "4")
-    result, report = deploy_under_load(project, lb, "--release", "v4")
+    release(project, "13")
+    result, report = deploy_under_load(project, lb, "--release", "v13")
     assert result.returncode == 0, result.stdout + result.stderr
     assert report.failures == 0, report.failure_reasons
-    assert served_on_each(lb) == {name: "4" for name in WEB}
+    assert served_on_each(lb) == {name: "13" for name in WEB}
 
 
 def test_a_reload_keeps_a_drain_and_the_backend_follows_the_inventory(project: Project, fleet) -> None:
