@@ -63,7 +63,9 @@ def backend_members(candidates: list[tuple[str, str]], health_host: str, health_
     for name, address in candidates:
         url = f"http://{_url_host(address)}:80{health_path}"
         known = f"printf '%s\\n' \"$present\" | grep -qxF {shell.q(f'{BACKEND},{name}')}"
-        probe = f"curl -fsS -o /dev/null --max-time 3 -H {shell.q(f'Host: {health_host}')} {shell.q(url)}"
+        # Straight to the web host: never through an http_proxy the host's environment may set.
+        probe = (f"curl -fsS -o /dev/null --max-time 3 --noproxy '*' -H {shell.q(f'Host: {health_host}')} "
+                 f"{shell.q(url)}")
         lines.append(f"{{ {known} || {probe}; }} >/dev/null 2>&1 && echo {shell.q(name)}")
     return "; ".join(lines) + "; true"
 
