@@ -145,6 +145,8 @@ def _switch_action(command: str, config_dir: Path, env: str, *, out: TextIO, dry
         return message
 
     news.phase = command
+    if rollout.active:
+        session.reporter.line(rollout.describe())
     result = RunResult(command, env, dry_run)
     try:
         run_on_hosts(session, result, work, project=project)

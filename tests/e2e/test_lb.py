@@ -118,13 +118,17 @@ def through_lb(lb, path: str = "/whoami/") -> str:
     return body.strip()
 
 
-def deploy_under_load(project: Project, lb, *args: str):
+def under_load(project: Project, lb, command: str, *args: str):
     with Load(f"http://{lb.address}/version/", clients=6, host_header=DOMAIN, max_seconds=600) as load:
         time.sleep(0.5)
-        result = project.manage("deploy", "--env", ENV, *args)
+        result = project.manage(command, "--env", ENV, *args)
         time.sleep(0.5)
     print(load.report.summary())
     return result, load.report
+
+
+def deploy_under_load(project: Project, lb, *args: str):
+    return under_load(project, lb, "deploy", *args)
 
 
 def served_on_each(lb) -> dict[str, str]:
@@ -186,17 +190,34 @@ def test_rolling_deploy_under_load_drops_nothing(project: Project, fleet) -> Non
     assert lb_states(lb) == {name: "UP" for name in WEB}
 
 
-def test_a_failing_canary_stops_the_rollout_and_never_serves(project: Project, fleet) -> None:
+def test_rollback_goes_through_the_same_batches_under_load(project: Project, fleet) -> None:
     lb = fleet[0]
+    result, report = under_load(project, lb, "rollback")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert report.failures == 0, report.failure_reasons
+    assert "rolling: 3 web host(s) in 3 batch(es)" in result.stdout
+    assert served_on_each(lb) == {name: "10" for name in WEB}
+    result, report = deploy_under_load(project, lb, "--release", "v11")
+    assert result.returncode == 0 and report.failures == 0, report.failure_reasons
+    assert served_on_each(lb) == {name: "11" for name in WEB}
+
+
+def broken_health(project: Project, lb, version: str):
+    """Deploy `version` whose health check answers 500, under load through the LB."""
     views = project.root / "entries/views.py"
     good = views.read_text()
     views.write_text(good.replace("def health(request):\n", "def health(request):\n    return HttpResponse('broken', status=500)\n", 1))
-    release(project, "12")
+    release(project, version)
     try:
-        result, report = deploy_under_load(project, lb, "--release", "v12")
+        return deploy_under_load(project, lb, "--release", f"v{version}")
     finally:
         views.write_text(good)
         project.commit("health fixed")
+
+
+def test_a_failing_canary_stops_the_rollout_and_never_serves(project: Project, fleet) -> None:
+    lb = fleet[0]
+    result, report = broken_health(project, lb, "12")
     assert result.returncode != 0
     assert report.failures == 0, report.failure_reasons
     assert set(report.bodies_in_order) == {"11"}  # no request reached the release that fails its check
@@ -206,6 +227,27 @@ def test_a_failing_canary_stops_the_rollout_and_never_serves(project: Project, f
         assert f"[{later}]   now serving: release v11" in result.stdout
     assert served_on_each(lb) == {name: "11" for name in WEB}
     assert lb_states(lb) == {name: "UP" for name in WEB}
+
+
+def test_a_reload_keeps_a_drain_and_the_backend_follows_the_inventory(project: Project, fleet) -> None:
+    from djaploy.modules.haproxy.runtime import api
+
+    lb = fleet[0]
+    remote(lb, api("set server app/web1 state drain"))
+    use(project, "zero_downtime", web=("web1", "web2"))  # web3 leaves the inventory: the config changes, HAProxy reloads
+    project.commit("without web3")
+    with Load(f"http://{lb.address}/version/", clients=6, host_header=DOMAIN, max_seconds=300) as load:
+        time.sleep(0.5)
+        result = project.manage("configureserver", "--env", ENV, check=True)
+        time.sleep(0.5)
+    assert "haproxy: config (backend web1, web2)" in result.stdout + result.stderr
+    assert load.report.failures == 0, load.report.failure_reasons
+    assert lb_states(lb) == {"web1": "DRAIN", "web2": "UP"}
+    remote(lb, api("set server app/web1 state ready"))
+    use(project, "zero_downtime")
+    project.commit("web3 back")
+    project.manage("configureserver", "--env", ENV, check=True)  # web3 still serves: it joins at once
+    wait_all_up(lb)
 
 
 def test_in_place_hosts_roll_without_a_failed_request(project: Project, fleet) -> None:
@@ -218,22 +260,16 @@ def test_in_place_hosts_roll_without_a_failed_request(project: Project, fleet) -
     assert served_on_each(lb) == {name: "13" for name in WEB}
 
 
-def test_a_reload_keeps_a_drain_and_the_backend_follows_the_inventory(project: Project, fleet) -> None:
-    from djaploy.modules.haproxy.runtime import api
-
+def test_an_in_place_canary_that_fails_stays_out_of_rotation(project: Project, fleet) -> None:
     lb = fleet[0]
-    remote(lb, api("set server app/web1 state drain"))
-    use(project, "in_place", web=("web1", "web2"))  # web3 leaves the inventory: the config changes, HAProxy reloads
-    project.commit("without web3")
-    with Load(f"http://{lb.address}/version/", clients=6, host_header=DOMAIN, max_seconds=300) as load:
-        time.sleep(0.5)
-        result = project.manage("configureserver", "--env", ENV, check=True)
-        time.sleep(0.5)
-    assert "haproxy: config (backend web1, web2)" in result.stdout + result.stderr
-    assert load.report.failures == 0, load.report.failure_reasons
-    assert lb_states(lb) == {"web1": "DRAIN", "web2": "UP"}
-    remote(lb, api("set server app/web1 state ready"))
-    use(project, "in_place")
-    project.commit("web3 back")
-    project.manage("configureserver", "--env", ENV, check=True)  # web3 still serves: it joins at once
+    result, report = broken_health(project, lb, "14")
+    assert result.returncode != 0
+    assert report.failures == 0, report.failure_reasons
+    assert set(report.bodies_in_order) == {"13"}  # web1 serves 14 now, but the LB sends it nothing
+    assert "rolling: batch 1 (web1) failed (the canary)" in result.stdout
+    assert lb_states(lb) == {"web1": "MAINT", "web2": "UP", "web3": "UP"}
+    for _ in range(10):
+        name, version, *_ = through_lb(lb).split()
+        assert name != "web1" and version == "13"
+    project.manage("deploy", "--env", ENV, "--latest", check=True)  # fixed: web1 is switched and re-admitted
     wait_all_up(lb)
