@@ -209,3 +209,16 @@ def test_only_an_lb_host_without_app_roles_gets_no_release() -> None:
     ctx = lambda target: HostContext(env="production", target=target, plan=RecordingPlan(), fleet=tuple(targets))  # noqa: E731
     assert rollout.runs_no_app(ctx(lb)) and not rollout.runs_no_app(ctx(web))
     assert not rollout.runs_no_app(ctx(replace(lb, roles=("lb", "worker"))))
+
+
+def test_deploy_refuses_a_bad_batch_size_before_anything_runs() -> None:
+    from django.core.management.base import CommandError
+
+    from djaploy.management.commands.deploy import Command
+
+    parser = Command().create_parser("manage.py", "deploy")
+    options = parser.parse_args(["--env", "production", "--latest", "--batch-size", "25%", "--no-revert"])
+    assert options.batch_size == "25%" and options.revert is False
+    assert parser.parse_args(["--env", "production", "--latest"]).revert is True
+    with pytest.raises(CommandError, match="'0' is not a batch size"):
+        parser.parse_args(["--env", "production", "--latest", "--batch-size", "0"])
