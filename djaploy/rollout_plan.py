@@ -20,14 +20,11 @@ from dataclasses import dataclass
 from djaploy.batches import split_batches
 from djaploy.config import Target
 from djaploy.errors import ConfigError, display_path
-from djaploy.fleet import is_app_host, primary, with_role
+from djaploy.fleet import is_app_host, load_balancers, primary, with_role
 from djaploy.worker_settings import Worker
 from djaploy.workers import placement
 
-__all__ = ["HAPROXY_MODULE", "RolloutPlan", "plan_rollout"]
-
-#: the module that makes an lb host drain web hosts during a rolling switch
-HAPROXY_MODULE = "djaploy.modules.haproxy"
+__all__ = ["RolloutPlan", "plan_rollout"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +57,7 @@ def plan_rollout(targets: Sequence[Target], batch_size: int | str | None = None)
                               "traffic between slots, so use 'zero_downtime' for it", file=display_path(target.source_file),
                               field="deployment_strategy")
     places = placement(apps)
-    balancers = tuple(target.name for target in with_role(targets, "lb") if HAPROXY_MODULE in target.modules)
+    balancers = tuple(target.name for target in load_balancers(targets))
     size = batch_size if batch_size is not None else (1 if balancers else None)
     web = [target.name for target in with_role(apps, "web")]
     return RolloutPlan(

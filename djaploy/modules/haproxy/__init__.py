@@ -11,18 +11,24 @@ haproxy.drain, used by rolling deploys). Other hosts' hooks do nothing.
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from djaploy.context import HostContext
 from djaploy.errors import ConfigError, DjaployError, display_path
 from djaploy.modules.base import BaseModule
+from djaploy.modules.certs.certificates import issue_reason, project_certificate
+from djaploy.modules.certs.commands import renew_command
+from djaploy.modules.haproxy import tls
 from djaploy.modules.haproxy.config import config_problem, haproxy_config, health_host, web_servers
 from djaploy.modules.haproxy.runtime import CONFIG_FILE, backend_members, check_and_reload
 from djaploy.modules.options import checked_options
 
 if TYPE_CHECKING:
     from djaploy.config import Target
+    from djaploy.modules.certs.options import CertsOptions
 
 NAME = "haproxy"
 ROLE = "lb"
@@ -52,12 +58,39 @@ def sync_backend(ctx: HostContext) -> BackendSync:
     serving = set(found.stdout.split()) if found.ok else set()
     servers = candidates if ctx.plan.dry_run else [server for server in candidates if server.name in serving]
     waiting = [server.name for server in candidates if server not in servers]
-    config = haproxy_config(target, ctx.fleet, servers, env=ctx.env, config_dir=ctx.config_dir)
+    https = tls.lists_certs(target)
+    pem = tls.pem_path(ctx) if https and tls.has_pem(ctx) else None
+    config = haproxy_config(target, ctx.fleet, servers, env=ctx.env, config_dir=ctx.config_dir,
+                            acme_port=tls.ACME_PORT if https else None, tls_pem=pem)
     sync = BackendSync(False, [server.name for server in servers], waiting)
     changed = ctx.plan.put_text(f"haproxy: config ({sync.describe()})", CONFIG_FILE, config)
     if changed:
         ctx.plan.run("haproxy: check config, save server state, reload", check_and_reload())
     return sync._replace(changed=changed)
+
+
+def ensure_https(ctx: HostContext, options: CertsOptions) -> bool:
+    """The certificate issued when due and HAProxy serving it: on a first issue the config gains
+    :443; a new certificate in the same PEM is loaded by a reload. True when it changed."""
+    if not tls.ensure_certificate(ctx, options):
+        return False
+    if not sync_backend(ctx).changed:
+        ctx.plan.run("haproxy: load the new certificate (check config, save server state, reload)", check_and_reload())
+    return True
+
+
+def renew_https(ctx: HostContext, options: CertsOptions, *, force: bool) -> str:
+    """`manage.py certs --renew` on the lb host: certbot's renewal, whose deploy hook rewrites the PEM
+    and reloads HAProxy; issue first if there is none."""
+    before = project_certificate(ctx)
+    if before is None or issue_reason(before, options, datetime.now(UTC)):
+        return "certificate issued; HAProxy serves it" if ensure_https(ctx, options) else "valid certificate kept"
+    ctx.plan.run("haproxy: renew the certificate" + (" (forced)" if force else ""),
+                 renew_command(ctx.paths, options, force=force))
+    after = project_certificate(ctx)
+    if after and after.serial != before.serial:
+        return "certificate renewed; HAProxy reloaded by the deploy hook"
+    return "not due for renewal (--force renews anyway)"
 
 
 class Module(BaseModule):
@@ -73,6 +106,8 @@ class Module(BaseModule):
             raise ConfigError(f"host {target.name} has the roles 'lb' and 'web': the load balancer and the web "
                               "server both listen on port 80; give the lb role to a host of its own",
                               file=where, field="roles")
+        if is_lb(target):
+            tls.https_options(target, config_dir)  # the certs options it would use: checked now
         problem = config_problem(target, [target]) if is_lb(target) else None
         if problem:
             raise ConfigError(f"host {target.name}: {problem}", file=display_path(target.source_file))
@@ -84,8 +119,13 @@ class Module(BaseModule):
         if problem:
             raise DjaployError(f"[{ctx.target.name}] haproxy: {problem}")
         ctx.plan.packages("haproxy: install haproxy and socat", self.apt_packages)
+        https = tls.https_options(ctx.target, ctx.config_dir, os.environ)
+        if https:
+            tls.configure_server(ctx, https)
         sync_backend(ctx)
         ctx.plan.service("haproxy: running and enabled", "haproxy")
+        if https:
+            ensure_https(ctx, https)
 
 
-__all__ = ["BackendSync", "Module", "is_lb", "sync_backend"]
+__all__ = ["BackendSync", "Module", "ensure_https", "is_lb", "renew_https", "sync_backend"]

@@ -68,11 +68,14 @@ def health_host(target: Target) -> str:
 
 
 def haproxy_config(target: Target, fleet: Sequence[Target], servers: Sequence[Server], *, env: str,
-                   config_dir: Path | None = None) -> str:
-    """The whole haproxy.cfg; `servers` are the web hosts the backend holds now (a subset of the fleet's)."""
+                   config_dir: Path | None = None, acme_port: int | None = None, tls_pem: str | None = None) -> str:
+    """The whole haproxy.cfg; `servers` are the web hosts the backend holds now (a subset of the fleet's).
+    `acme_port`: route certbot's challenge path there; `tls_pem`: also serve HTTPS with it (djaploy.modules.haproxy.tls)."""
     problem = config_problem(target, fleet)
     if problem:
         raise ValueError(problem)
+    if tls_pem is not None and not PATH_WORD_RE.fullmatch(tls_pem):
+        raise ValueError(f"the PEM's path must be one plain word: {tls_pem!r}")
     if not all(SERVER_NAME_RE.fullmatch(s.name) and ADDRESS_RE.fullmatch(s.address) for s in servers):
         raise ValueError(f"server names and addresses must be plain words: {servers!r}")
     domains = [domain.lower() for domain in target.domains]
@@ -90,4 +93,6 @@ def haproxy_config(target: Target, fleet: Sequence[Target], servers: Sequence[Se
         health_host=health_host(target),
         servers=[Server(s.name, f"[{s.address}]" if ":" in s.address else s.address) for s in servers],
         check_interval_ms=CHECK_INTERVAL_MS,
+        acme_port=acme_port,
+        tls_pem=tls_pem,
     )
