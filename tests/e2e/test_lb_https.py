@@ -28,7 +28,7 @@ from djaploy.config import DjaployConfig
 config = DjaployConfig(
     project_name="ledger",
     health_check_path="/health/",
-    secrets={"DJANGO_SECRET_KEY": "env:LEDGER_SECRET_KEY"},
+    secrets={{"DJANGO_SECRET_KEY": "env:LEDGER_SECRET_KEY"}},
     modules=["djaploy.modules.core", "djaploy.modules.nginx", "djaploy.modules.certs", "djaploy.modules.systemd",
              "djaploy.modules.haproxy"],
     module_options={options!r},
