@@ -17,6 +17,7 @@ from djaploy.modules.base import BaseModule
 from djaploy.prepare import run_prepare
 from djaploy.project import inspect_project
 from djaploy.release_news import ReleaseNews
+from djaploy.rolling import describe
 from djaploy.rollout import deploy_phases, switch_phases
 from djaploy.rollout_plan import plan_rollout
 from djaploy.rollout_run import run_rollout
@@ -51,12 +52,17 @@ def deploy(
     force_unlock: bool = False,
     increment: str | None = None,
     log: TextIO | None = None,
+    batch_size: int | str | None = None,
+    revert: bool = True,
 ) -> RunResult:
     """Build a release from git and ship it to every host of `env` with its strategy.
 
-    `increment` (patch, minor, major) overrides the configured version bump for this deploy."""
+    `increment` (patch, minor, major) overrides the configured version bump for this deploy.
+    `batch_size` (2, '25%'; default: config.py's) switches the web hosts in batches (djaploy.rolling);
+    `revert=False` leaves hosts already switched on the new release when a later batch fails."""
     session = open_session(config_dir, env, out, verbosity, log)
-    plan = plan_rollout(session.targets)  # a fleet its strategy cannot stage is refused before anything is built
+    # a fleet its strategy cannot stage is refused before anything is built
+    plan = plan_rollout(session.targets, session.config.batch_size if batch_size is None else batch_size)
     project = inspect_project(
         config_dir,
         manage_py_path=session.config.manage_py_path,
@@ -79,11 +85,14 @@ def deploy(
             as_version = f", version {version.name}" if version else ""
             session.reporter.line(f"release {release.name} from {release.ref} (commit {release.commit[:8]}{as_version})")
 
+            if plan.rolling:
+                session.reporter.line(describe(plan.batches, plan.load_balancers))
             news.phase = "deploy"
             result = run_rollout(
                 session, RunResult("deploy", env, dry_run, release=release), plan,
-                lambda runs, parallel: deploy_phases(runs, plan, parallel, activate=activate, force_unlock=force_unlock,
-                                                     on_live=news.record_serving),
+                lambda runs, balancers, parallel: deploy_phases(
+                    runs, plan, parallel, activate=activate, force_unlock=force_unlock, on_live=news.record_serving,
+                    balancers=balancers, revert=revert),
                 project=project, release=release)
     except BaseException as error:
         news.failed(error)
@@ -95,7 +104,7 @@ def _switch_action(command: str, config_dir: Path, env: str, *, out: TextIO, dry
                    to: str | None = None, force_unlock: bool = False, wsgi_setting: str | None = None,
                    log: TextIO | None = None) -> RunResult:
     session = open_session(config_dir, env, out, verbosity, log)
-    plan = plan_rollout(session.targets)
+    plan = plan_rollout(session.targets, session.config.batch_size)  # the same batches as deploys
     # A broken lock file must never block a rollback: dependencies are not read here.
     project = inspect_project(config_dir, manage_py_path=session.config.manage_py_path,
                               wsgi_application=session.config.wsgi_application, wsgi_setting=wsgi_setting,
@@ -103,11 +112,13 @@ def _switch_action(command: str, config_dir: Path, env: str, *, out: TextIO, dry
 
     news = ReleaseNews(session, project.git_root, command)
     news.phase = command
+    if plan.rolling:
+        session.reporter.line(describe(plan.batches, plan.load_balancers))
     try:
         result = run_rollout(
             session, RunResult(command, env, dry_run), plan,
-            lambda runs, parallel: switch_phases(runs, plan, parallel, command, to=to, force_unlock=force_unlock,
-                                                 on_live=news.record_serving),
+            lambda runs, balancers, parallel: switch_phases(runs, plan, parallel, command, to=to, force_unlock=force_unlock,
+                                                            on_live=news.record_serving, balancers=balancers),
             project=project)
     except BaseException as error:
         news.failed(error)
@@ -127,6 +138,7 @@ def rollback(config_dir: Path, env: str, *, out: TextIO, dry_run: bool = False, 
 
 def status(config_dir: Path, env: str, *, out: TextIO, verbosity: int = 1, log: TextIO | None = None) -> RunResult:
     """Per host: strategy, live release or slot, releases, services, lock, recent audit lines."""
+    from djaploy.modules.haproxy.status import STATUS_KEY, read_lb_states
     from djaploy.status import read_status
 
     session = open_session(config_dir, env, out, verbosity, log, needs_secrets=False)
@@ -134,6 +146,7 @@ def status(config_dir: Path, env: str, *, out: TextIO, verbosity: int = 1, log: 
 
     def work(ctx: HostContext, modules: list[BaseModule]) -> None:
         result.data[ctx.target.name] = read_status(ctx)
+        result.data[ctx.target.name][STATUS_KEY] = read_lb_states(ctx)
 
     return run_on_hosts(session, result, work)
 

@@ -29,6 +29,8 @@ def _module(modules: list[BaseModule], name: str) -> BaseModule | None:
 def manage_certificates(ctx: HostContext, modules: list[BaseModule], *, renew: bool, force: bool) -> tuple[str, list[Any]]:
     """One host: issue or renew as asked; return (what happened, the certificates it holds)."""
     certs = _module(modules, "certs")
+    if certs is not None and not certs_module.serves_https(ctx):
+        return _at_load_balancer(ctx, modules, renew=renew, force=force), read_certificates(ctx, "certbot")
     if certs is not None:
         options = certs_options(ctx.target, ctx.config_dir)
         audit: dict[str, Any] = {"renew": renew, "force": force}
@@ -44,6 +46,18 @@ def manage_certificates(ctx: HostContext, modules: list[BaseModule], *, renew: b
             message += " (--renew/--force apply to the certs module only)"
         return message, read_certificates(ctx, "caddy")
     return "no certs or caddy module: no certificates are managed here", []
+
+
+def _at_load_balancer(ctx: HostContext, modules: list[BaseModule], *, renew: bool, force: bool) -> str:
+    """HTTPS terminates at the lb host (djaploy.modules.haproxy.tls): issue or renew there; others hold none."""
+    from djaploy.modules.haproxy import ensure_https, renew_https, tls
+
+    options = tls.https_options(ctx.target, ctx.config_dir) if _module(modules, "haproxy") else None
+    if options is None or "lb" not in ctx.target.roles:
+        return "HTTPS terminates at the load balancer: no certificate here"
+    if renew or force:
+        return renew_https(ctx, options, force=force)
+    return "certificate issued; HAProxy serves it" if ensure_https(ctx, options) else "valid certificate kept"
 
 
 def certificates(config_dir: Path, env: str, *, out: TextIO, renew: bool = False, force: bool = False,

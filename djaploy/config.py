@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
+from djaploy.batches import batch_size_problem
 from djaploy.fleet import DEFAULT_ROLES, ROLES
 from djaploy.modules.options import ENV_NAME_RE, ENV_PREFIX
 from djaploy.python.rules import (
@@ -41,6 +42,7 @@ from djaploy.validation import (
     STR,
     STR_DICT,
     STR_LIST,
+    Kind,
     Validated,
     all_of,
     at_least,
@@ -105,6 +107,11 @@ def _secret_value(value: str) -> str | None:
         name = value[len(SECRET_ENV_PREFIX) :]
         return None if ENV_NAME_RE.fullmatch(name) else f"{value!r}: 'env:' must be followed by a variable name"
     return _no_newline(value)
+
+
+#: a rolling deploy's batch size: a number of hosts (2) or a share of them ('25%')
+BATCH_SIZE = Kind("int or str", lambda value: None if isinstance(value, (int, str)) and not isinstance(value, bool)
+                  else f"got {type(value).__name__} ({value!r})")
 
 
 def not_empty_list(items: list[str]) -> str | None:
@@ -188,6 +195,9 @@ class DjaployConfig(Validated):
     swap_mb: int = setting(INT, 1024, check=at_least(0))  # a swap file on hosts with under 2 GiB of memory; 0: never
     #: background services on the `worker` hosts: name -> "manage.py ..." or a dict (djaploy.worker_settings)
     workers: dict[str, Any] = setting(MAPPING, factory=dict, check=check_workers)
+    #: rolling deploys (djaploy.rolling): web hosts switched per batch, 2 or '25%'; None: 1 when the environment
+    #: has a load balancer (djaploy.modules.haproxy), else all at once. `deploy --batch-size` overrides it.
+    batch_size: int | str | None = setting(BATCH_SIZE, None, check=batch_size_problem)
 
     def _check(self) -> None:
         if self.app_user is None and not LINUX_USER_RE.fullmatch(self.project_name):

@@ -13,7 +13,8 @@ from typing import Protocol
 
 from djaploy.errors import ConfigError, display_path
 
-__all__ = ["APP_ROLES", "DEFAULT_ROLES", "ROLES", "check_fleet", "is_app_host", "primary", "with_role"]
+__all__ = ["APP_ROLES", "DEFAULT_ROLES", "HAPROXY_MODULE", "ROLES", "check_fleet", "is_app_host", "load_balancers",
+           "primary", "with_role"]
 
 ROLES = ("web", "worker", "db", "lb")
 DEFAULT_ROLES = ("web",)
@@ -21,6 +22,8 @@ DEFAULT_ROLES = ("web",)
 APP_ROLES = ("web", "worker")
 #: the module that makes a `db` host useful
 POSTGRES_MODULE = "djaploy.modules.postgres"
+#: the module that makes an `lb` host balance (and drain) the web hosts
+HAPROXY_MODULE = "djaploy.modules.haproxy"
 
 
 class _Host(Protocol):
@@ -39,6 +42,11 @@ def is_app_host(host: _Host) -> bool:
 def with_role(hosts: Sequence[_Host], role: str) -> list[_Host]:
     """The hosts holding `role`, in inventory order."""
     return [host for host in hosts if role in host.roles]
+
+
+def load_balancers(hosts: Sequence[_Host]) -> list[_Host]:
+    """The lb hosts running HAProxy, in inventory order: they front the web hosts (and hold the certificate)."""
+    return [host for host in with_role(hosts, "lb") if HAPROXY_MODULE in host.modules]
 
 
 def primary(hosts: Sequence[_Host]) -> _Host:

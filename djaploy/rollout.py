@@ -3,14 +3,16 @@
 Every phase runs on its hosts in parallel and ends before the next begins, so: every app host's
 lock is taken before any host changes; a failure while staging or migrating on any host discards
 the staged release everywhere before any host switches (each keeps serving its previous release);
-after the go-live phase began, each host's line says what it serves. `go_live` switches a given
-list of hosts, so a rollout in batches (through a load balancer) can call it per batch.
-The phases take a `Parallel` (djaploy.locks), so they run on recording plans in unit tests.
+after the go-live phase began, each host's line says what it serves. With an lb host or a batch
+size the go-live (and a rollback's or activate's switch) runs batch by batch over the web hosts
+(djaploy.rolling calls `go_live` per batch), then on the other app hosts; the lb hosts' backends
+follow the inventory at the end. The phases take a `Parallel` (djaploy.locks), so they run on
+recording plans in unit tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,12 +26,13 @@ from djaploy.locks import (
     release_environment,
 )
 from djaploy.modules.base import BaseModule
+from djaploy.rolling import can_serve, follow_inventory, roll
 from djaploy.rollout_plan import RolloutPlan
 from djaploy.strategies import STRATEGIES
 from djaploy.strategies.common import audit_fields, timed
 from djaploy.workers import update_workers
 
-__all__ = ["HostRun", "Outcome", "Stopped", "deploy_phases", "go_live", "switch_phases"]
+__all__ = ["HostRun", "Outcome", "Stopped", "deploy_phases", "go_live", "switch_hosts", "switch_phases"]
 
 
 class Stopped(DjaployError):
@@ -57,6 +60,7 @@ class Outcome:
 
     errors: dict[str, BaseException] = field(default_factory=dict)
     messages: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # about the whole run (a rolling switch's batches)
 
 
 def _stopped(names: Sequence[str], errors: dict[str, BaseException], why: str) -> dict[str, BaseException]:
@@ -113,9 +117,57 @@ def restart_workers(runs: dict[str, HostRun], names: Sequence[str], plan: Rollou
     outcome.errors.update(parallel(list(names), one))
 
 
+def switch_hosts(runs: dict[str, HostRun], plan: RolloutPlan, balancers: Mapping[str, HostContext],
+                 parallel: Parallel, outcome: Outcome, switch: Callable[[Sequence[str]], dict[str, BaseException]], *,
+                 revert: Callable[[str], str] | None = None, discard: Callable[[str], None] = lambda name: None) -> list[str]:
+    """Every app host's switch: all at once, or (plan.rolling) the web hosts batch by batch through the
+    lb hosts and then the others; returns the hosts on the new release. A host not switched because
+    a batch failed is `discard`ed and Stopped; one that went back (`revert`) is Stopped too."""
+    names = list(plan.app_hosts)
+    if not plan.rolling:
+        outcome.errors.update(switch(names))
+        return [name for name in names if name not in outcome.errors]
+    rolled = roll(plan.batches, balancers, parallel, switch, serves=lambda name: can_serve(runs[name].ctx), revert=revert)
+    web = {name for batch in plan.batches for name in batch}
+    others = [name for name in names if name not in web]  # workers without a site: after every web batch
+    live = list(rolled.live)
+    if rolled.complete:
+        errors = switch(others)
+        outcome.errors.update(errors)
+        live += [name for name in others if name not in errors]
+    else:
+        rolled.skipped.update({name: "not switched: the web hosts' rollout stopped" for name in others})
+    outcome.errors.update(rolled.errors)
+    outcome.notes += rolled.notes
+    outcome.errors.update(parallel(list(rolled.skipped), discard))
+    for name, why in {**rolled.skipped, **rolled.reverted}.items():
+        outcome.errors.setdefault(name, Stopped(f"[{name}] {why}"))
+    for name, line in rolled.messages.items():
+        runs[name].message = f"{runs[name].message}; {line}"
+    if not set(outcome.errors) & set(balancers):
+        messages, errors = follow_inventory(balancers, parallel)
+        outcome.messages.update(messages)
+        outcome.errors.update(errors)
+    return live
+
+
+def _revert_deploy(run: HostRun, on_live: Callable[[HostContext], None]) -> str:
+    """A switched host back to the release it served before this deploy (a later batch failed)."""
+    staged = run.staged
+    if run.ctx.target.deployment_strategy == "bluegreen" and staged.state.get("active") != staged.slot:
+        return f"traffic stayed on the {staged.active} slot"  # go_live only staged it: nothing to undo
+    undo: dict[str, Any] = {}
+    message = str(run.strategy.rollback(run.ctx, run.modules, undo, None))
+    run.audit["reverted_to"] = undo.get("release") or undo.get("slot")
+    on_live(run.ctx)
+    return message
+
+
 def deploy_phases(runs: dict[str, HostRun], plan: RolloutPlan, parallel: Parallel, *, activate: bool = False,
-                  force_unlock: bool = False, on_live: Callable[[HostContext], None] = lambda ctx: None) -> Outcome:
-    """lock, stage, migrate once, go live, workers (djaploy.rollout_plan)."""
+                  force_unlock: bool = False, on_live: Callable[[HostContext], None] = lambda ctx: None,
+                  balancers: Mapping[str, HostContext] | None = None, revert: bool = True) -> Outcome:
+    """lock, stage, migrate once, go live (in batches through `balancers` when rolling), workers
+    (djaploy.rollout_plan). `revert=False` leaves switched hosts on the new release when a later batch fails."""
     names = list(plan.app_hosts)
     for run in runs.values():
         run.ctx.runs_migrations = not plan.migrate_once
@@ -141,7 +193,16 @@ def deploy_phases(runs: dict[str, HostRun], plan: RolloutPlan, parallel: Paralle
                    "this host still serves its previous release")
             outcome.errors.update(_stopped(names, errors, why))
             return
-        live = go_live(runs, names, parallel, outcome, activate=activate, on_live=on_live)
+        def switch(batch: Sequence[str]) -> dict[str, BaseException]:
+            switched = Outcome()
+            go_live(runs, batch, parallel, switched, activate=activate, on_live=on_live)
+            return switched.errors
+
+        def discard(name: str) -> None:
+            runs[name].strategy.discard(runs[name].ctx, runs[name].staged)
+
+        live = switch_hosts(runs, plan, balancers or {}, parallel, outcome, switch, discard=discard,
+                            revert=(lambda name: _revert_deploy(runs[name], on_live)) if revert else None)
         restart_workers(runs, live, plan, parallel, outcome)
 
     outcome = _locked_phases(runs, "deploy", parallel, force_unlock, phases)
@@ -151,9 +212,11 @@ def deploy_phases(runs: dict[str, HostRun], plan: RolloutPlan, parallel: Paralle
 
 def switch_phases(runs: dict[str, HostRun], plan: RolloutPlan, parallel: Parallel, command: str, *,
                   to: str | None = None, force_unlock: bool = False,
-                  on_live: Callable[[HostContext], None] = lambda ctx: None) -> Outcome:
-    """rollback or activate every app host under the environment's lock, then restart the workers.
-    In a fleet, every host first checks it can (a release or slot to go to), so none switches unless all can."""
+                  on_live: Callable[[HostContext], None] = lambda ctx: None,
+                  balancers: Mapping[str, HostContext] | None = None) -> Outcome:
+    """rollback or activate every app host under the environment's lock (in batches through `balancers`
+    when rolling, without reverts), then restart the workers. In a fleet, every host first checks it
+    can (a release or slot to go to), so none switches unless all can."""
     names = list(plan.app_hosts)
 
     def one(name: str) -> None:
@@ -173,9 +236,8 @@ def switch_phases(runs: dict[str, HostRun], plan: RolloutPlan, parallel: Paralle
             if errors:
                 outcome.errors.update(_stopped(names, errors, f"{command} not started, no host changed: {{hosts}} cannot"))
                 return
-        errors = parallel(names, one)
-        outcome.errors.update(errors)
-        restart_workers(runs, [name for name in names if name not in errors], plan, parallel, outcome)
+        live = switch_hosts(runs, plan, balancers or {}, parallel, outcome, lambda batch: parallel(list(batch), one))
+        restart_workers(runs, live, plan, parallel, outcome)
 
     outcome = _locked_phases(runs, command, parallel, force_unlock, phases)
     outcome.messages.update({name: run.message for name, run in runs.items() if run.message})

@@ -1,6 +1,7 @@
 """The rollout's phases (djaploy.rollout) over one SSH session to the app hosts, collected in a RunResult.
 
-Hosts with only db or lb roles are not connected to: they get no release. A failed host's line
+Hosts with only db or lb roles get no release; of them, only the lb hosts running HAProxy are
+connected to (they drain the web hosts of a rolling switch, djaploy.rolling). A failed host's line
 says what it still serves, read back from the host before the session closes.
 """
 
@@ -32,37 +33,43 @@ def engine_parallel(engine: Engine) -> Parallel:
     return parallel
 
 
-def run_rollout(session: Session, result: RunResult, plan: RolloutPlan,
-                phases: Callable[[dict[str, HostRun], Parallel], Outcome], **context: Any) -> RunResult:
-    """Connect to the app hosts, run `phases`, and record per host what happened."""
+Phases = Callable[[dict[str, HostRun], dict[str, HostContext], Parallel], Outcome]
+
+
+def run_rollout(session: Session, result: RunResult, plan: RolloutPlan, phases: Phases, **context: Any) -> RunResult:
+    """Connect to the app hosts (and lb hosts), run `phases(runs, balancers, parallel)`, and record
+    per host what happened."""
     started = time.monotonic()
     reporter = session.reporter
-    targets = [target for target in session.targets if target.name in plan.app_hosts]
+    connected = set(plan.app_hosts) | set(plan.load_balancers)
+    targets = [target for target in session.targets if target.name in connected]
     serving: dict[str, str] = {}
     with Engine(targets, reporter, dry_run=result.dry_run) as engine:
-        runs = {target.name: HostRun(HostContext(env=session.env, target=target, plan=engine.plan_for(target),
-                                                 config_dir=session.config_dir, fleet=tuple(session.targets),
-                                                 modules=tuple(session.modules[target.name]), **context),
-                                     session.modules[target.name])
-                for target in targets}
+        contexts = {target.name: HostContext(env=session.env, target=target, plan=engine.plan_for(target),
+                                             config_dir=session.config_dir, fleet=tuple(session.targets),
+                                             modules=tuple(session.modules[target.name]), **context)
+                    for target in targets}
+        runs = {name: HostRun(contexts[name], session.modules[name]) for name in plan.app_hosts}
+        balancers = {name: contexts[name] for name in plan.load_balancers}
         parallel = engine_parallel(engine)
         try:
-            outcome = phases(runs, parallel)
+            outcome = phases(runs, balancers, parallel)
         finally:
+            for name, ctx in contexts.items():
+                result.timings[name] = dict(ctx.timings)
             for name, run in runs.items():
-                result.timings[name] = dict(run.ctx.timings)
                 result.strategies[name] = run.ctx.target.deployment_strategy
 
         def read_serving(name: str) -> None:
             serving[name] = serving_from_state(read_state(runs[name].ctx))
 
-        parallel(list(outcome.errors), read_serving)
+        parallel([name for name in outcome.errors if name in runs], read_serving)
     result.seconds = time.monotonic() - started
     for target in session.targets:
         name = target.name
         result.changed[name] = len(reporter.changed_steps(name))
         if name in plan.idle_hosts:
-            result.messages[name] = f"no release (roles: {', '.join(target.roles)})"
+            result.messages[name] = outcome.messages.get(name) or f"no release (roles: {', '.join(target.roles)})"
             continue
         if "web" in target.roles:
             result.urls[name] = site_urls(target)
@@ -73,5 +80,6 @@ def run_rollout(session: Session, result: RunResult, plan: RolloutPlan,
     # The failures first, then the hosts they stopped: the first error is the one to announce.
     for name in sorted(outcome.errors, key=lambda name: isinstance(outcome.errors[name], Stopped)):
         result.errors[name] = outcome.errors[name]
+    result.notes += outcome.notes
     raise_if_failed(result, len(session.targets), reporter)
     return result

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from djaploy import shell
 from djaploy.context import HostContext
+from djaploy.errors import DjaployError
+from djaploy.fleet import with_role
 from djaploy.modules.base import BaseModule, load_module_class, stop_other_web_server
 from djaploy.modules.options import checked_options, option_error
 from djaploy.render import render
@@ -28,6 +30,10 @@ if TYPE_CHECKING:
     from djaploy.config import Target
 
 NAME = "nginx"
+#: the hosts that need a web server (an lb-only host runs HAProxy on port 80 instead)
+ROLE = "web"
+#: an IPv4 or IPv6 address or a host name
+ADDRESS_RE = re.compile(r"[A-Za-z0-9._:-]+")
 #: module_options["nginx"]: what it takes, and its defaults
 OPTION_DEFAULTS: dict[str, Any] = {"client_max_body_size": "20m"}
 #: nginx's size syntax: a number, optionally with k, m or g
@@ -69,6 +75,17 @@ def check_options(target: Target, config_dir: Path | None) -> dict[str, Any]:
     return options
 
 
+def load_balancer_addresses(ctx: HostContext) -> list[str]:
+    """The private addresses of the environment's lb hosts: nginx believes them (and only them) about
+    the visitor's address and scheme. Checked to be plain addresses: they go into the site file."""
+    addresses = [host.private_address for host in with_role(ctx.fleet, "lb")]
+    for address in addresses:
+        if not ADDRESS_RE.fullmatch(address):
+            raise DjaployError(f"[{ctx.target.name}] nginx: the load balancer's private_address {address!r} is not "
+                               "an IP address or host name")
+    return addresses
+
+
 def nginx_site(ctx: HostContext, tls: Tls | None = None) -> str:
     paths, target = ctx.paths, ctx.target
     options = check_options(target, ctx.config_dir)
@@ -85,6 +102,7 @@ def nginx_site(ctx: HostContext, tls: Tls | None = None) -> str:
         client_max_body_size=options["client_max_body_size"],
         acme_webroot=paths.acme_webroot if certs_enabled(ctx) else None,
         tls=tls,
+        lb_addresses=load_balancer_addresses(ctx),
     )
 
 
@@ -117,7 +135,7 @@ class Module(BaseModule):
         check_options(target, config_dir)
 
     def configure_server(self, ctx: HostContext) -> None:
-        if "web" not in ctx.target.roles:
+        if ROLE not in ctx.target.roles:
             return  # worker, db and lb hosts serve no site
         stop_other_web_server(ctx, "caddy")
         ctx.plan.packages("nginx: install", self.apt_packages)
@@ -126,11 +144,11 @@ class Module(BaseModule):
         ctx.plan.service("nginx: running and enabled", "nginx")
 
     def publish(self, ctx: HostContext) -> None:
-        if "web" in ctx.target.roles:
+        if ROLE in ctx.target.roles:
             write_site(ctx)
 
     def verify(self, ctx: HostContext) -> None:
         """With HTTPS on, the app must answer through it too (HTTP only redirects)."""
-        if "web" in ctx.target.roles and ctx.target.domains and installed_tls(ctx):
+        if ROLE in ctx.target.roles and ctx.target.domains and installed_tls(ctx):
             domain = ctx.target.domains[0]
             ctx.plan.run(f"nginx: HTTPS check {ctx.target.health_check_path}", shell.https_check(domain, ctx.target.health_check_path))

@@ -7,6 +7,7 @@ from typing import Any
 
 from djaploy import actions
 from djaploy.management.commands._common import DjaployCommand
+from djaploy.modules.haproxy.status import lb_lines
 from djaploy.status import format_status, format_table
 
 
@@ -18,8 +19,9 @@ class Command(DjaployCommand):
         result = actions.status(directory, options["env"], out=self.stdout, log=self.log_file, verbosity=options["verbosity"])
         for line in format_table(result.data):
             self.stdout.write(line)
+        at_lb = lb_lines(result.data)
         for host, status in result.data.items():
-            for line in format_status(host, status):
+            for line in [*format_status(host, status), *at_lb.get(host, [])]:
                 self.stdout.write(line)
         return result
 

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 from djaploy.context import HostContext
 from djaploy.errors import RemoteError
+from djaploy.fleet import load_balancers
 from djaploy.modules import nginx
 from djaploy.modules.base import BaseModule
 from djaploy.modules.options import env_variable
@@ -59,6 +60,12 @@ if TYPE_CHECKING:
 
 
 # --- the module -----------------------------------------------------------------------------
+
+
+def serves_https(ctx: HostContext) -> bool:
+    """Whether this host's nginx holds the certificate: a web host, unless a load balancer fronts the
+    environment (HTTPS then terminates there: djaploy.modules.haproxy.tls does certbot on the lb host)."""
+    return "web" in ctx.target.roles and not load_balancers(ctx.fleet)
 
 
 def install_ca_bundle(ctx: HostContext, options: CertsOptions) -> None:
@@ -156,6 +163,8 @@ class Module(BaseModule):
         return certs_options(ctx.target, ctx.config_dir, os.environ)
 
     def configure_server(self, ctx: HostContext) -> None:
+        if not serves_https(ctx):
+            return
         options = self.options(ctx)
         plan, paths = ctx.plan, ctx.paths
         plugin = (options.dns.package,) if options.dns else ()
@@ -170,4 +179,5 @@ class Module(BaseModule):
 
     def publish(self, ctx: HostContext) -> None:
         """A deploy issues when the domains (or the ACME server, or the challenge) changed since the last one."""
-        ensure_certificate(ctx, self.options(ctx))
+        if serves_https(ctx):
+            ensure_certificate(ctx, self.options(ctx))

@@ -26,8 +26,11 @@ def _account_args(options: CertsOptions) -> list[str]:
 
 
 def _challenge_args(paths: AppPaths, options: CertsOptions) -> list[str]:
-    """HTTP-01 through nginx's webroot, or DNS-01 through the plugin (its own option names)."""
+    """HTTP-01 through nginx's webroot (or certbot's own server behind HAProxy), or DNS-01 through
+    the plugin (its own option names)."""
     dns = options.dns
+    if dns is None and options.standalone_port:
+        return ["--standalone", "--http-01-address", "127.0.0.1", "--http-01-port", str(options.standalone_port)]
     if dns is None:
         return ["--webroot", "-w", paths.acme_webroot]
     words = ["--authenticator", dns.authenticator]

@@ -75,11 +75,16 @@ class CertsOptions:
     domains: tuple[str, ...]
     ca_pem: str | None  # PEM text of a CA to trust for the ACME server
     dns: DnsChallenge | None = None  # None: HTTP-01 through nginx's webroot
+    #: HTTP-01 answered by certbot's own server on 127.0.0.1:<port> instead (an lb host: HAProxy routes
+    #: the challenge path to it; djaploy.modules.haproxy.tls)
+    standalone_port: int | None = None
 
     @property
     def authenticator(self) -> str:
         """certbot's authenticator, as its renewal configuration records it."""
-        return self.dns.authenticator if self.dns else "webroot"
+        if self.dns:
+            return self.dns.authenticator
+        return "standalone" if self.standalone_port else "webroot"
 
 
 def certs_options(target: Target, config_dir: Path | None,
