@@ -16,6 +16,7 @@ from djaploy.deploy_files import install_deploy_files
 from djaploy.errors import RemoteError
 from djaploy.layout import VENV_COMPLETE_MARKER, VENV_LINK_NAME
 from djaploy.modules.base import BaseModule
+from djaploy.timings import timed_into
 
 
 class Module(BaseModule):
@@ -61,17 +62,20 @@ class Module(BaseModule):
         # The pinned list sits beside the project's lock file: relative paths in it resolve there.
         requirements = posixpath.join(ctx.code_dir, ctx.release.requirements_path)
         venv_link = f"{ctx.code_dir}/{VENV_LINK_NAME}"
-        plan.run(
-            "core: virtualenv and requirements",
-            shell.ensure_venv(ctx.venv_dir, ctx.python, requirements, VENV_COMPLETE_MARKER,
-                              uv=ctx.paths.uv_bin, cwd=posixpath.dirname(requirements))
-            + f" && ln -sfn {shell.q(ctx.venv_dir)} {shell.q(venv_link)}",
-            as_user=target.app_user,
-        )
+        with timed_into(ctx.timings, "install"):
+            plan.run(
+                "core: virtualenv and requirements",
+                shell.ensure_venv(ctx.venv_dir, ctx.python, requirements, VENV_COMPLETE_MARKER,
+                                  uv=ctx.paths.uv_bin, cwd=posixpath.dirname(requirements))
+                + f" && ln -sfn {shell.q(ctx.venv_dir)} {shell.q(venv_link)}",
+                as_user=target.app_user,
+            )
         plan.put_text("core: env file", ctx.env_file, shell.render_env_file(ctx.app_environment()),
                       owner=target.app_user, mode="600")
-        ctx.manage("core: migrate", "migrate", "--noinput")
-        ctx.manage("core: collectstatic", "collectstatic", "--noinput", "-v", "0")
+        with timed_into(ctx.timings, "migrate"):
+            ctx.manage("core: migrate", "migrate", "--noinput")
+        with timed_into(ctx.timings, "collectstatic"):
+            ctx.manage("core: collectstatic", "collectstatic", "--noinput", "-v", "0")
 
     def verify(self, ctx: HostContext) -> None:
         ctx.plan.run(

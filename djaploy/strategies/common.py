@@ -11,7 +11,7 @@ import json
 import socket
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
@@ -22,6 +22,7 @@ from djaploy.errors import DjaployError, LockHeld, UndoFailed
 from djaploy.layout import RELEASE_INFO_NAME, SLOTS, VENV_LINK_NAME, AppPaths, AppService
 from djaploy.modules.base import BaseModule, call_hook
 from djaploy.system_services import retire_units_command
+from djaploy.timings import timed_into
 
 
 def utc_now() -> str:
@@ -68,7 +69,8 @@ def locked(ctx: HostContext, action: str, audit: dict[str, Any], *, force_unlock
     info = {"action": action, "by": deployer(), "since": utc_now(), "env": ctx.env, **audit}
     if force_unlock:
         ctx.plan.run("break the deploy lock (--force-unlock)", f"rm -rf {shell.q(paths.lock_dir)}")
-    result = ctx.plan.run("take the deploy lock", shell.acquire_lock(paths.lock_dir, json.dumps(info, sort_keys=True)))
+    with timed(ctx, "lock"):
+        result = ctx.plan.run("take the deploy lock", shell.acquire_lock(paths.lock_dir, json.dumps(info, sort_keys=True)))
     lines = result.stdout.strip().splitlines()
     if not lines or lines[0] != "acquired":
         holder = " ".join(lines[1:]) if len(lines) > 1 else result.stderr.strip()
@@ -100,7 +102,8 @@ def locked(ctx: HostContext, action: str, audit: dict[str, Any], *, force_unlock
         }
         release = shell.release_lock(paths.lock_dir, paths.audit_log, json.dumps(line, sort_keys=True))
         try:
-            ctx.plan.run("write the audit line and release the deploy lock", release)
+            with timed(ctx, "lock"):
+                ctx.plan.run("write the audit line and release the deploy lock", release)
         except DjaployError:
             if outcome == "ok":
                 raise  # otherwise the operation's own error is the one to report
@@ -176,14 +179,9 @@ def route_traffic(ctx: HostContext, modules: list[BaseModule]) -> None:
     run_hooks(ctx, modules, "route_traffic")
 
 
-@contextmanager
-def timed(ctx: HostContext, phase: str) -> Iterator[None]:
+def timed(ctx: HostContext, phase: str) -> AbstractContextManager[None]:
     """Add the time spent in `phase` to the host's timings (the summary shows them)."""
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        ctx.timings[phase] = ctx.timings.get(phase, 0.0) + time.monotonic() - started
+    return timed_into(ctx.timings, phase)
 
 
 def run_hooks(ctx: HostContext, modules: list[BaseModule], *hooks: str) -> None:
@@ -238,10 +236,11 @@ def clean_up(ctx: HostContext, strategy: str, removals: list[str] = ()) -> None:
         leftovers.append(paths.current)
     doomed = " ".join(shell.q(path) for path in [*removals, *leftovers])
     links = f"{shell.q(paths.code_dir)}/{VENV_LINK_NAME} {shell.q(paths.releases_dir)}/*/{VENV_LINK_NAME} {shell.q(paths.slots_dir)}/*/{VENV_LINK_NAME}"
-    ctx.plan.run(
-        "clean up other strategies, old releases and venvs",
-        f"{retire}; rm -rf {doomed}; {shell.remove_unused_venvs(paths.shared, links)}",
-    )
+    with timed(ctx, "clean-up"):
+        ctx.plan.run(
+            "clean up other strategies, old releases and venvs",
+            f"{retire}; rm -rf {doomed}; {shell.remove_unused_venvs(paths.shared, links)}",
+        )
 
 
 def _services_of(paths: AppPaths, strategy: str) -> list[AppService]:
