@@ -3,13 +3,15 @@
     releases/<release>/   extracted once, never changed
     current -> releases/<release>
 
-A new release is installed and migrated beside the live one, then proves itself in a private
-gunicorn (health check with the host's domain) before anything points at it. Only then is
-`current` swapped (temporary link + rename) and the socket-activated service restarted:
-in-flight requests finish on the old workers, new connections wait in the socket backlog
-for the new ones. If anything fails before the swap, the old release never stopped serving;
-if the new release fails after it, `current` goes back and the old release is restarted.
-A failed release is removed, so it is never a rollback target.
+A new release is installed and migrated beside the live one, then proves itself in its own
+gunicorn, the handover (health check with the host's domain), before anything points at it.
+Only then is `current` swapped (temporary link + rename) and the live link moved to the
+handover, which is already warm; the socket-activated service restarts onto the release with
+no traffic on it, takes the traffic back and the handover stops gracefully (see handover.py):
+no request waits for a gunicorn to boot. A rollback hands over the same way. If anything fails
+before the swap, the old release never stopped serving; if the new release fails after it,
+`current` goes back and the old release is restarted. A failed release is removed, so it is
+never a rollback target.
 """
 
 from __future__ import annotations
@@ -20,16 +22,10 @@ from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError
 from djaploy.modules.base import BaseModule
+from djaploy.layout import VENV_LINK_NAME
 from djaploy.state import state_of, write_state
-from djaploy.strategies.common import (
-    UndoOnFailure,
-    clean_up,
-    health_gate,
-    release_info,
-    route_traffic,
-    run_hooks,
-    upload_and_extract,
-)
+from djaploy.strategies import handover
+from djaploy.strategies.common import UndoOnFailure, clean_up, release_info, run_hooks, timed, upload_and_extract
 
 NAME = "zero_downtime"
 
@@ -68,17 +64,21 @@ def releases_to_prune(state: dict[str, Any], keep: int, on_disk: list[str]) -> l
     return [name for name in on_disk if name not in kept]
 
 
-def _switch_and_restart(ctx: HostContext, release: str, step: str) -> None:
-    """One round trip: swap `current` atomically, then restart gracefully onto it."""
+def _start_handover(ctx: HostContext, release_dir: str) -> None:
+    """The health gate: `release_dir` answers in the handover gunicorn, ready to take traffic."""
     assert ctx.service
-    ctx.plan.run(
-        step,
-        f"{shell.switch_symlink(ctx.paths.current, ctx.paths.release_dir(release))} && {shell.systemctl('restart', ctx.service.service)}",
-    )
+    ctx.code_dir = release_dir
+    handover.start(ctx, handover.handover_service(ctx.service), project_dir=ctx.project_dir, env_file=ctx.env_file,
+                   venv=f"{release_dir}/{VENV_LINK_NAME}")
 
 
-def _remove_release(ctx: HostContext, release: str) -> None:
-    ctx.plan.run(f"remove release {release}", f"rm -rf {shell.q(ctx.paths.release_dir(release))}")
+def _restore(ctx: HostContext, release: str | None, step: str, remove: str | None = None) -> None:
+    """One round trip: `release` back on the service, traffic back to it, no handover (and `remove` gone)."""
+    assert ctx.service
+    previous = ctx.paths.release_dir(release) if release else None
+    command = handover.restore_command(ctx, ctx.service, handover.handover_service(ctx.service), previous)
+    removal = f" && rm -rf {shell.q(ctx.paths.release_dir(remove))}" if remove else ""
+    ctx.plan.run(step, command + removal)
 
 
 def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], activate: bool = False) -> str:
@@ -92,28 +92,32 @@ def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     release_dir = paths.release_dir(name)
     previous = state.get("current") if state.get("current") in on_disk else None
 
+    helper = handover.handover_service(ctx.service)
+
     def remove_release() -> None:
         if not ctx.plan.dry_run:
-            _remove_release(ctx, name)
+            ctx.plan.run(f"remove release {name}", f"{handover.stop_command(helper)}; rm -rf {shell.q(release_dir)}")
 
     with UndoOnFailure(f"remove release {name}", remove_release):
         upload_and_extract(ctx, release_dir)
         ctx.code_dir = release_dir
         run_hooks(ctx, modules, "prepare_data", "prepare_release")
-        health_gate(ctx)
+        _start_handover(ctx, release_dir)
     if ctx.plan.dry_run:
         return f"release {name} would go live"
 
     def put_previous_back() -> None:
-        if previous:
-            _switch_and_restart(ctx, previous, f"restore release {previous}")
-        _remove_release(ctx, name)
+        _restore(ctx, previous, f"restore release {previous}" if previous else "route traffic back", remove=name)
 
-    ctx.plan.run("switch current", shell.switch_symlink(paths.current, release_dir))
     with UndoOnFailure(f"restore release {previous}" if previous else f"remove release {name}", put_previous_back):
-        run_hooks(ctx, modules, "publish")
-        route_traffic(ctx, modules)
-        run_hooks(ctx, modules, "verify")
+        with timed(ctx, "switch"):
+            ctx.plan.run("switch current",  # and the traffic to the handover, already warm
+                         f"{shell.switch_symlink(paths.current, release_dir)} && {handover.route_to(ctx, helper.socket_path)}")
+        run_hooks(ctx, modules, "publish")  # the service restarts onto the release: no traffic waits for it
+        with timed(ctx, "switch"):
+            ctx.plan.run(f"route traffic back to {ctx.service.name}, stop {helper.service}",
+                         handover.hand_back_command(ctx, ctx.service, helper))
+        run_hooks(ctx, modules, "route_traffic", "verify")
 
     info = release_info(ctx)
     info["release"] = name
@@ -150,10 +154,16 @@ def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any],
     audit.update(release=target, rolled_back_from=current, commit=state["releases"][target].get("commit"))
     if ctx.plan.dry_run:
         return f"would roll back from {current} to {target}"
-    _switch_and_restart(ctx, target, f"switch current to {target} and restart")
-    ctx.code_dir = paths.release_dir(target)
-    with UndoOnFailure(f"restore release {current}",
-                       lambda: _switch_and_restart(ctx, current, f"restore release {current}")):
+    helper = handover.handover_service(ctx.service)
+    with UndoOnFailure(f"restore release {current}", lambda: _restore(ctx, current, f"restore release {current}")):
+        _start_handover(ctx, paths.release_dir(target))
+        with timed(ctx, "switch"):  # one round trip: to the handover, restart onto the target, back
+            ctx.plan.run(
+                f"switch to {target} through {helper.service}",
+                f"{handover.route_to(ctx, helper.socket_path)} && "
+                f"{handover.restart_command(ctx, ctx.service, paths.release_dir(target))} && "
+                f"{handover.hand_back_command(ctx, ctx.service, helper)}",
+            )
         run_hooks(ctx, modules, "verify")
     state["releases"][current]["rolled_back"] = True
     state["current"] = target
