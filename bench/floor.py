@@ -29,7 +29,8 @@ def _restart_and_wait(expected_version: str, host_header: str) -> str:
     curl = f"curl -sf -H {shell.q('Host: ' + host_header)} {VERSION_URL}"
     return (
         f"service=$(basename \"$(dirname \"$(readlink {app}/live.sock)\")\").service && systemctl restart \"$service\" && "
-        f"i=0; until [ \"$({curl})\" = {shell.q(expected_version)} ]; do i=$((i+1)); [ $i -gt 400 ] && exit 1; sleep 0.02; done"
+        f"end=$(($(date +%s) + 120)); until [ \"$({curl})\" = {shell.q(expected_version)} ]; do "
+        f"[ $(date +%s) -lt $end ] || {{ echo 'no answer {expected_version} after 120 s' >&2; exit 1; }}; sleep 0.02; done"
     )
 
 

@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ def main() -> None:
                       floor_of="redeploy")
             for number, load in enumerate((False, True), start=1):
                 back_to = floor.live_release_dir(vms[0])
-                back_version = project.root.joinpath("ledger/version.py").read_text().split('"')[1]
+                back_version = served_version(url)  # djaploy's live release, which the floor's rollback restores
                 name = new_version()
                 by_hand("floor: code-only redeploy by hand", lambda: floor.redeploy(vms[0], project.root, f"floor-{number}", name),
                         load=load, key="redeploy")
@@ -137,6 +138,11 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print()
     print(markdown(results))
+
+
+def served_version(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.read().decode().strip()
 
 
 def fleet_rows(sandbox: Sandbox, project: Any, count: int, rows: list[dict[str, Any]]) -> dict[str, Any]:

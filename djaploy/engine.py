@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from djaploy import fast_paths
 from djaploy.context import CommandResult
 from djaploy.direct_ops import DirectOperations, progress_handler
 from djaploy.errors import ConnectError, DjaployError, RemoteError
@@ -166,6 +167,10 @@ class PyinfraPlan:
     def put_text(self, step: str, path: str, content: str, *, owner: str = "root", mode: str = "644") -> bool:
         if is_private(mode):
             return put_private(self, step, content.encode(), path, owner, mode)
+        started = time.monotonic()
+        if fast_paths.file_is_unchanged(self, path, content.encode(), owner, mode):
+            self.record(step, False, started)
+            return False
         from pyinfra.operations import files
 
         return self._op(step, files.put, src=io.StringIO(content), dest=path, user=owner, group=owner, mode=mode)
@@ -214,6 +219,16 @@ class PyinfraPlan:
                 reloaded: bool = False, daemon_reload: bool = False) -> bool:
         from pyinfra.operations import systemd
 
+        started, unit = time.monotonic(), fast_paths.unit_name(name)
+        if not (restarted or reloaded or daemon_reload) and fast_paths.service_is_settled(self, unit, running=running, enabled=enabled):
+            self.record(step, False, started)
+            return False
+        if restarted and running and not reloaded and not self.dry_run:
+            answer = self.run(step, fast_paths.restart_command(unit, daemon_reload=daemon_reload))
+            if not enabled or answer.stdout.split()[-1:] == ["enabled"]:
+                return True
+            enabled_only = {"running": True, "restarted": False, "reloaded": False, "daemon_reload": False}
+            return self._op(f"{step} (enable)", systemd.service, service=name, enabled=True, **enabled_only) or True
         return self._op(step, systemd.service, service=name, running=running, enabled=enabled, restarted=restarted,
                         reloaded=reloaded, daemon_reload=daemon_reload)
 

@@ -30,10 +30,12 @@ def log_path(ctx: HostContext) -> str:
     return posixpath.join(ctx.paths.meta_dir, "handover.log")
 
 
-def stop_command(handover: AppService) -> str:
-    """Stop the handover gracefully; nothing when it is not running (or left over, failed)."""
+def stop_command(handover: AppService, *, wait: bool = True) -> str:
+    """Stop the handover gracefully; nothing when it is not running (or left over, failed).
+    Without `wait` its in-flight requests finish after the command returns (systemd stops it)."""
     unit = handover.service
-    return f"{{ {shell.systemctl('stop', unit)} 2>/dev/null; {shell.systemctl('reset-failed', unit)} 2>/dev/null; true; }}"
+    stop = shell.systemctl("stop", unit, flags=[] if wait else ["--no-block"])
+    return f"{{ {stop} 2>/dev/null; {shell.systemctl('reset-failed', unit)} 2>/dev/null; true; }}"
 
 
 def start_command(ctx: HostContext, handover: AppService, *, project_dir: str, env_file: str, venv: str,
@@ -74,11 +76,29 @@ def route_to(ctx: HostContext, socket_path: str) -> str:
     return shell.switch_symlink(ctx.paths.live_link, socket_path)
 
 
+def take_traffic_command(ctx: HostContext, service: AppService, handover: AppService, release_dir: str) -> str:
+    """`current` to the release, traffic to the handover; the service, now without traffic, starts
+    its graceful stop at once (gunicorn takes a second or two to exit) so that its restart onto
+    the release (the systemd module's publish) waits less."""
+    stop = f"{{ {shell.systemctl('stop', service.service, flags=['--no-block'])} 2>/dev/null || true; }}"
+    return f"{shell.switch_symlink(ctx.paths.current, release_dir)} && {route_to(ctx, handover.socket_path)} && {stop}"
+
+
 def hand_back_command(ctx: HostContext, service: AppService, handover: AppService) -> str:
     """The app's service (restarted onto the release) answers through its own socket, takes the
     traffic back, and the handover stops gracefully: one round trip."""
     check = shell.http_check(ctx.health_host, ctx.target.health_check_path, unix_socket=service.socket_path, attempts=20)
-    return f"{check} && {route_to(ctx, service.socket_path)} && {stop_command(handover)}"
+    return f"{check} && {route_to(ctx, service.socket_path)} && {drain_command(handover)} && {stop_command(handover, wait=False)}"
+
+
+def drain_command(handover: AppService, seconds: float = 5) -> str:
+    """Wait until no connection waits in the handover's accept queue. Once the live link moved no
+    new one can arrive (the kernel resolves the link at connect()), but the ones queued before
+    would be reset when gunicorn closes its socket on TERM; the ones accepted finish."""
+    queued = f"ss -Hxl src {shell.q(handover.socket_path)} | awk '{{print $3}}'"
+    tries = int(seconds / 0.02)
+    return (f"{{ i=0; while [ \"$({queued})\" != 0 ] && [ \"$({queued})\" != '' ] && [ $i -lt {tries} ]; do "
+            f"i=$((i+1)); sleep 0.02; done; true; }}")
 
 
 def restart_command(ctx: HostContext, service: AppService, release_dir: str) -> str:

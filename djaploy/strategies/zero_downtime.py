@@ -112,7 +112,7 @@ def deploy(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], a
     with UndoOnFailure(f"restore release {previous}" if previous else f"remove release {name}", put_previous_back):
         with timed(ctx, "switch"):
             ctx.plan.run("switch current",  # and the traffic to the handover, already warm
-                         f"{shell.switch_symlink(paths.current, release_dir)} && {handover.route_to(ctx, helper.socket_path)}")
+                         handover.take_traffic_command(ctx, ctx.service, helper, release_dir))
         run_hooks(ctx, modules, "publish")  # the service restarts onto the release: no traffic waits for it
         with timed(ctx, "switch"):
             ctx.plan.run(f"route traffic back to {ctx.service.name}, stop {helper.service}",
