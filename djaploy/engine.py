@@ -157,6 +157,10 @@ class PyinfraPlan:
     def user(self, step: str, name: str, *, home: str) -> bool:
         from pyinfra.operations import server
 
+        started = time.monotonic()
+        if fast_paths.user_is_settled(self, name, home=home, login_shell="/bin/bash"):
+            self.record(step, False, started)
+            return False
         return self._op(step, server.user, user=name, home=home, shell="/bin/bash", create_home=True, ensure_home=True)
 
     def directory(self, step: str, path: str, *, owner: str = "root", mode: str = "755") -> bool:

@@ -63,3 +63,35 @@ def restart_command(unit: str, *, daemon_reload: bool) -> str:
     """Restart (start, when stopped: as pyinfra's restarted=True does) and say whether it is enabled."""
     reload = f"{shell.systemctl('daemon-reload')} && " if daemon_reload else ""
     return f"{reload}{shell.systemctl('restart', unit)} && {{ {shell.systemctl('is-enabled', unit)} || true; }}"
+
+
+def directories_check_command(paths: list[str]) -> str:
+    """One line per path: path, owner, group, mode ('missing' for anything but a directory)."""
+    return "; ".join(
+        f"if [ -d {shell.q(p)} ] && [ ! -L {shell.q(p)} ]; then stat -c '%U %G %a' {shell.q(p)}; else echo missing; fi"
+        for p in paths
+    )
+
+
+def unsettled_directories(plan: _Queries, wanted: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """Of (path, owner, mode), the directories not already there as wanted (one round trip)."""
+    if not wanted:
+        return []
+    lines = plan.query(directories_check_command([path for path, _, _ in wanted])).stdout.splitlines()
+    if len(lines) != len(wanted):
+        return list(wanted)
+    return [(path, owner, mode) for (path, owner, mode), line in zip(wanted, lines)
+            if line.split() != [owner, owner, f"{int(mode, 8):o}"]]
+
+
+def user_check_command(name: str) -> str:
+    """The account's home and shell, and its home's owner and group, or nothing."""
+    n = shell.q(name)
+    return (f"entry=$(getent passwd {n}) && home=$(printf '%s' \"$entry\" | cut -d: -f6) && "
+            f"printf '%s\\n' \"$home\" \"$(printf '%s' \"$entry\" | cut -d: -f7)\" && stat -c '%U %G' \"$home\"")
+
+
+def user_is_settled(plan: _Queries, name: str, *, home: str, login_shell: str) -> bool:
+    """The user exists with this home (there, theirs) and shell: pyinfra would change nothing."""
+    answer = plan.query(user_check_command(name))
+    return answer.ok and answer.stdout.splitlines() == [home, login_shell, f"{name} {name}"]

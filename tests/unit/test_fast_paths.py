@@ -67,3 +67,24 @@ def test_unit_names_and_quoting() -> None:
     command = fast_paths.restart_command("x; touch MARKER.service", daemon_reload=True)
     assert command.startswith("systemctl daemon-reload && systemctl restart 'x; touch MARKER.service'")
     assert "'/etc/a b'" in fast_paths.file_check_command("/etc/a b")
+
+
+def test_directories_report_only_what_differs(tmp_path: Path) -> None:
+    user = getpass.getuser()
+    if grp.getgrgid(os.getgid()).gr_name != user:
+        return
+    good, loose, absent = tmp_path / "good", tmp_path / "loose", tmp_path / "absent"
+    good.mkdir(mode=0o750)
+    good.chmod(0o750)
+    loose.mkdir()
+    loose.chmod(0o777)
+    wanted = [(str(good), user, "750"), (str(loose), user, "755"), (str(absent), user, "755")]
+    assert fast_paths.unsettled_directories(LocalShell(), wanted) == wanted[1:]
+    assert fast_paths.unsettled_directories(LocalShell(""), wanted) == wanted  # no answer: all of them
+
+
+def test_user_settled_needs_home_shell_and_ownership() -> None:
+    assert fast_paths.user_is_settled(LocalShell("/home/app\n/bin/bash\napp app\n"), "app", home="/home/app", login_shell="/bin/bash")
+    assert not fast_paths.user_is_settled(LocalShell("/home/app\n/bin/sh\napp app\n"), "app", home="/home/app", login_shell="/bin/bash")
+    assert not fast_paths.user_is_settled(LocalShell("/home/app\n/bin/bash\nroot root\n"), "app", home="/home/app", login_shell="/bin/bash")
+    assert not fast_paths.user_is_settled(LocalShell(""), "app", home="/home/app", login_shell="/bin/bash")
