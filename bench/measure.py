@@ -27,7 +27,6 @@ PHASE_GROUPS: dict[str, tuple[str, ...]] = {
     "config": ("load config",),
     "connect": ("connect",),
     "build": ("build",),
-    "lock": ("lock",),
     "upload": ("upload",),
     "install": ("install",),
     "migrate": ("migrate",),

@@ -128,16 +128,23 @@ def main() -> None:
             extra["manage_py_help"] = {"with_djaploy_s": round(with_djaploy, 3), "without_s": round(without, 3),
                                        "difference_ms": round((with_djaploy - without) * 1000)}
             print(json.dumps(extra), flush=True)
+            save(args, rows, extra)
             if args.fleet:
-                extra["fleet"] = fleet_rows(sandbox, project, args.fleet, rows)
+                try:
+                    extra["fleet"] = fleet_rows(sandbox, project, args.fleet, rows)
+                except BaseException as error:  # noqa: BLE001 - the main table is kept; the README says why
+                    extra["fleet"] = {"hosts": args.fleet, "error": f"{type(error).__name__}: {str(error)[:300]}"}
+                save(args, rows, extra)
     finally:
         if not args.keep:
             sandbox.down()
+    print()
+    print(markdown(json.loads(Path(args.out).read_text())))
 
+
+def save(args: argparse.Namespace, rows: list[dict[str, Any]], extra: dict[str, Any]) -> None:
     results = {"clients": args.clients, "cpus": os.cpu_count(), "rows": rows, **extra}
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    print()
-    print(markdown(results))
 
 
 def served_version(url: str) -> str:
@@ -147,8 +154,6 @@ def served_version(url: str) -> str:
 
 def fleet_rows(sandbox: Sandbox, project: Any, count: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Peak memory of the deploying process with `count` hosts (fresh ones, after the two)."""
-    from djaploy.loadgen import Load  # noqa: F401 - no load here: the fleet row is about memory
-
     sandbox.up(count=2 + count)
     project.write("infra/inventory/fleet.py", INVENTORY.format(strategy="zero_downtime", first=2, last=2 + count))
     project.commit("fleet inventory")

@@ -11,11 +11,6 @@ def floor_for(rows: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any]
     return next((r for r in rows if key and r.get("key") == key and r["load"] == row["load"]), None)
 
 
-def peer_for(rows: list[dict[str, Any]], row: dict[str, Any]) -> dict[str, Any] | None:
-    key = row.get("peer")
-    return next((r for r in rows if key and r.get("peer_key") == key and r["load"] == row["load"]), None)
-
-
 def _phases(row: dict[str, Any]) -> str:
     return ", ".join(f"{name} {value:.2f}" for name, value in row.get("phases", {}).items() if value >= 0.01)
 
@@ -29,15 +24,15 @@ def _ratio(row: dict[str, Any], other: dict[str, Any] | None) -> str:
 def markdown(results: dict[str, Any]) -> str:
     rows = results["rows"]
     lines = [
-        "| what | load | seconds | ÷ floor | ÷ djaploy 1.6.2 | peak MiB | requests | failed | versions | longest stall | phases (s) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---|",
+        "| what | load | seconds | ÷ floor | peak MiB | requests | failed | versions | longest stall | phases (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for row in rows:
         versions = " → ".join(row.get("versions", []))
         stall = f"{row['max_gap_s']:.3f} s" if "max_gap_s" in row else ""
         lines.append(
             f"| {row['what']} | {'load' if row['load'] else 'idle'} | {row['seconds']:.2f} | {_ratio(row, floor_for(rows, row))} | "
-            f"{_ratio(row, peer_for(rows, row))} | {row.get('peak_rss_mib', '')} | {row.get('requests', '')} | "
+            f"{row.get('peak_rss_mib', '')} | {row.get('requests', '')} | "
             f"{row.get('failed', '')} | {versions} | {stall} | {_phases(row)} |"
         )
     help_row = results.get("manage_py_help")

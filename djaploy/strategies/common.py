@@ -69,8 +69,7 @@ def locked(ctx: HostContext, action: str, audit: dict[str, Any], *, force_unlock
     info = {"action": action, "by": deployer(), "since": utc_now(), "env": ctx.env, **audit}
     if force_unlock:
         ctx.plan.run("break the deploy lock (--force-unlock)", f"rm -rf {shell.q(paths.lock_dir)}")
-    with timed(ctx, "lock"):
-        result = ctx.plan.run("take the deploy lock", shell.acquire_lock(paths.lock_dir, json.dumps(info, sort_keys=True)))
+    result = ctx.plan.run("take the deploy lock", shell.acquire_lock(paths.lock_dir, json.dumps(info, sort_keys=True)))
     lines = result.stdout.strip().splitlines()
     if not lines or lines[0] != "acquired":
         holder = " ".join(lines[1:]) if len(lines) > 1 else result.stderr.strip()
@@ -102,8 +101,7 @@ def locked(ctx: HostContext, action: str, audit: dict[str, Any], *, force_unlock
         }
         release = shell.release_lock(paths.lock_dir, paths.audit_log, json.dumps(line, sort_keys=True))
         try:
-            with timed(ctx, "lock"):
-                ctx.plan.run("write the audit line and release the deploy lock", release)
+            ctx.plan.run("write the audit line and release the deploy lock", release)
         except DjaployError:
             if outcome == "ok":
                 raise  # otherwise the operation's own error is the one to report
