@@ -113,12 +113,21 @@ def measure(label: str, step: Callable[[], Outcome], *, url: str, clients: int, 
     return row
 
 
-def help_seconds(project_root: Path, env: dict[str, str], settings_module: str, runs: int = 7) -> float:
-    """Median wall time of `manage.py help` with a settings module (the first run warms the caches)."""
-    times = []
-    for _ in range(runs + 1):
-        started = time.monotonic()
-        subprocess.run([sys.executable, "manage.py", "help"], cwd=project_root, check=True, capture_output=True,
-                       env={**env, "DJANGO_SETTINGS_MODULE": settings_module})
-        times.append(time.monotonic() - started)
-    return statistics.median(times[1:])
+def help_timings(project_root: Path, env: dict[str, str], settings: dict[str, str], runs: int = 9) -> dict[str, Any]:
+    """`manage.py help` per settings module: median wall and CPU (user + system) seconds.
+
+    The settings alternate run by run, so a change in the machine's load hits both alike; CPU
+    time is what the process itself spends, which other work on a shared machine barely moves."""
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in settings}
+    for run in range(runs + 1):
+        for name, module in settings.items():
+            started = time.monotonic()
+            process = subprocess.Popen([sys.executable, "manage.py", "help"], cwd=project_root, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL, env={**env, "DJANGO_SETTINGS_MODULE": module})
+            _, status, usage = os.wait4(process.pid, 0)
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise SystemExit(f"manage.py help failed with {module}")
+            if run:  # the first round warms the caches
+                samples[name].append((time.monotonic() - started, usage.ru_utime + usage.ru_stime))
+    return {name: {"wall_s": round(statistics.median(w for w, _ in values), 3),
+                   "cpu_s": round(statistics.median(c for _, c in values), 3)} for name, values in samples.items()}

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench import floor  # noqa: E402
-from bench.measure import help_seconds, measure, run_manage  # noqa: E402
+from bench.measure import help_timings, measure, run_manage  # noqa: E402
 from bench.table import markdown  # noqa: E402
 from djaploy.sandbox import Sandbox  # noqa: E402
 from tests.e2e.conftest import make_project  # noqa: E402
@@ -122,11 +122,7 @@ def main() -> None:
             project.commit("back to zero_downtime")
             timed("switch strategy bluegreen -> zero_downtime", "deploy", "--env", "one", "--latest", load=True)
 
-            project.write("ledger/settings_without_djaploy.py", WITHOUT_DJAPLOY)
-            with_djaploy = help_seconds(project.root, project.env, "ledger.settings")
-            without = help_seconds(project.root, project.env, "ledger.settings_without_djaploy")
-            extra["manage_py_help"] = {"with_djaploy_s": round(with_djaploy, 3), "without_s": round(without, 3),
-                                       "difference_ms": round((with_djaploy - without) * 1000)}
+            extra["manage_py_help"] = manage_py_help(project)
             print(json.dumps(extra), flush=True)
             save(args, rows, extra)
             if args.fleet:
@@ -145,6 +141,15 @@ def main() -> None:
 def save(args: argparse.Namespace, rows: list[dict[str, Any]], extra: dict[str, Any]) -> None:
     results = {"clients": args.clients, "cpus": os.cpu_count(), "rows": rows, **extra}
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+
+
+def manage_py_help(project: Any) -> dict[str, Any]:
+    """`manage.py help` with djaploy in INSTALLED_APPS and without it: the price of the app."""
+    project.write("ledger/settings_without_djaploy.py", WITHOUT_DJAPLOY)
+    timings = help_timings(project.root, project.env, {"with": "ledger.settings", "without": "ledger.settings_without_djaploy"})
+    timings["difference_ms"] = {kind: round((timings["with"][kind] - timings["without"][kind]) * 1000)
+                                for kind in ("wall_s", "cpu_s")}
+    return timings
 
 
 def served_version(url: str) -> str:

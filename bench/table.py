@@ -36,8 +36,11 @@ def markdown(results: dict[str, Any]) -> str:
             f"{row.get('failed', '')} | {versions} | {stall} | {_phases(row)} |"
         )
     help_row = results.get("manage_py_help")
-    if help_row:
+    if help_row and "with" in help_row:
         lines.append("")
-        lines.append(f"`manage.py help`: {help_row['with_djaploy_s']:.3f} s with djaploy in INSTALLED_APPS, "
-                     f"{help_row['without_s']:.3f} s without: {help_row['difference_ms']} ms more (median of 7).")
+        lines.append(
+            f"`manage.py help` (median of 9, alternating): with djaploy in INSTALLED_APPS {help_row['with']['wall_s']:.3f} s wall, "
+            f"{help_row['with']['cpu_s']:.3f} s CPU; without {help_row['without']['wall_s']:.3f} s wall, "
+            f"{help_row['without']['cpu_s']:.3f} s CPU: {help_row['difference_ms']['cpu_s']} ms CPU, "
+            f"{help_row['difference_ms']['wall_s']} ms wall more.")
     return "\n".join(lines)
