@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, replace
 from typing import Any
 
-from djaploy.modules.base import load_modules
+import pytest
+
+from djaploy.context import CommandResult, HostContext
+from djaploy.errors import RemoteError
+from djaploy.modules.base import BaseModule, load_modules
 from djaploy.strategies import zero_downtime
 from djaploy.strategies.handover import drain_command, hand_back_command, handover_service, start_command
 from tests.unit.conftest import MODULE_A, MODULE_B, RecordingPlan, make_ctx, make_target
@@ -58,3 +63,49 @@ def test_drain_waits_for_the_accept_queue_of_that_socket_only() -> None:
     helper = handover_service(make_ctx().paths.service_for("zero_downtime"))
     assert "ss -Hxl src /run/shop-handover/shop.sock" in drain_command(helper)
     assert drain_command(helper) in hand_back_command(make_ctx(), make_ctx().paths.service_for("zero_downtime"), helper)
+
+
+class FailingVerify(BaseModule):
+    name = "failing"
+
+    def verify(self, ctx: HostContext) -> None:
+        raise RemoteError(ctx.target.name, "failing: health", "HTTP 500")
+
+
+@dataclass
+class LiveV6(RecordingPlan):
+    """A host serving release v6 (its folder on disk)."""
+
+    def query(self, command: str, *, as_user: str | None = None) -> CommandResult:
+        if command.startswith("ls -1 "):
+            return CommandResult(True, "v6\n")
+        return super().query(command, as_user=as_user)
+
+
+V6_LIVE = {"strategy": "zero_downtime", "current": "v6", "order": ["v6"], "releases": {"v6": {"commit": "a"}}}
+
+
+def test_a_failure_after_the_switch_puts_the_previous_release_back_on_the_service_in_one_step() -> None:
+    plan = LiveV6(files={STATE_FILE: (json.dumps(V6_LIVE), "root", "644")})
+    ctx = make_ctx(plan)
+    with pytest.raises(RemoteError):
+        zero_downtime.deploy(ctx, [FailingVerify()], {})
+    assert plan.steps[-1] == "restore release v6"
+    undo = plan.commands[-1]
+    order = [undo.index(part) for part in ("releases/v6", "systemctl restart shop.service", "/live.sock",
+                                           "stop shop-handover.service", "rm -rf /home/shop/apps/shop/releases/v7")]
+    assert order == sorted(order)
+
+
+@pytest.mark.parametrize("operation", ["deploy", "rollback"])
+def test_a_worker_host_moves_only_current_and_runs_no_handover(operation: str) -> None:
+    state = {"strategy": "zero_downtime", "current": "v7", "order": ["v6", "v7"],
+             "releases": {"v6": {"commit": "a"}, "v7": {"commit": "b"}}}
+    plan = LiveV6(files={STATE_FILE: (json.dumps(V6_LIVE if operation == "deploy" else state), "root", "644")})
+    ctx = make_ctx(plan, target=replace(make_target(), roles=("worker",)))  # one host of a fleet
+    getattr(zero_downtime, operation)(ctx, load_modules([MODULE_A, MODULE_B]), {})
+    assert not any("handover" in command for command in plan.commands)
+    assert not any(step.startswith("health gate") for step in plan.steps)
+    release = "v7" if operation == "deploy" else "v6"
+    switch = next(c for c in plan.commands if "current.djaploy-tmp" in c)
+    assert f"releases/{release}" in switch and "systemctl" not in switch
