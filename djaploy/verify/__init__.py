@@ -24,7 +24,7 @@ Each finding says what is wrong and how to fix it. `manage.py check --deploy` re
     djaploy.W006  djaploy is in the server requirements (it is a deploy-time tool: 100+ MB on every server)
     djaploy.W007  --remote: the host is Debian-based but neither Debian nor Ubuntu
     djaploy.W008  the postgres module's max_connections is below what the environment's app can open
-    djaploy.W009  media files on the local disk as deployed while the environment has more than one web host
+    djaploy.W009  media files on the local disk as deployed while more than one web host shares one database
 
 "As deployed" means evaluated the way the server runs the app: in a fresh Python process, from
 manage.py's folder, with only the variables a host gives the app (DJAPLOY_ENV, DJAPLOY_RELEASE,

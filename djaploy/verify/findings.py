@@ -104,7 +104,10 @@ def settings_findings(values: Mapping[str, Any], expected: Expected, where: str,
                                 f"{paths.media_root}: uploads would not be served by nginx and could be lost with a release",
                                 "MEDIA_ROOT = os.environ.get('DJAPLOY_MEDIA_ROOT', BASE_DIR / 'media')"))
     storage = str(values.get("MEDIA_STORAGE") or "")
-    if expected.web_hosts > 1 and storage.endswith("FileSystemStorage"):
+    # Web hosts that each keep their own SQLite database are separate copies of the site: local media
+    # matches their local data. Only hosts serving one shared database must share the media too.
+    shares_data = "sqlite3" not in str(values.get("DEFAULT_ENGINE") or "")
+    if expected.web_hosts > 1 and shares_data and storage.endswith("FileSystemStorage"):
         findings.append(Finding("W009", where, f"media files are stored on the local disk ({storage}) while {env} has "
                                 f"{expected.web_hosts} web hosts: a file uploaded through one is missing on the others",
                                 "store them in an S3-compatible bucket with django-storages: add 'django-storages[s3]' "

@@ -361,13 +361,16 @@ def test_placeholder_environment_lets_commands_load_hosts_without_secrets(tmp_pa
     assert targets[0].secrets == {"K": inventory._AnyVariable.PLACEHOLDER}
 
 
-def test_media_on_the_local_disk_is_a_finding_only_with_more_than_one_web_host() -> None:
+def test_media_on_the_local_disk_is_a_finding_only_with_more_than_one_web_host_on_one_database() -> None:
     from dataclasses import replace
 
-    local = {**GOOD, "MEDIA_STORAGE": "django.core.files.storage.FileSystemStorage"}
+    local = {**GOOD, "MEDIA_STORAGE": "django.core.files.storage.FileSystemStorage",
+             "DEFAULT_ENGINE": "django.db.backends.postgresql"}
     assert settings_findings(local, expected(), "production/web1", matches_local_key=False) == []
     fleet = replace(expected(), web_hosts=2)
     found = settings_findings(local, fleet, "production/web1", matches_local_key=False)
     assert ids(found) == ["W009"] and "2 web hosts" in found[0].message and "django-storages" in found[0].hint
-    in_a_bucket = {**GOOD, "MEDIA_STORAGE": "storages.backends.s3.S3Storage"}
+    in_a_bucket = {**local, "MEDIA_STORAGE": "storages.backends.s3.S3Storage"}
     assert settings_findings(in_a_bucket, fleet, "production/web1", matches_local_key=False) == []
+    copies = {**local, "DEFAULT_ENGINE": "django.db.backends.sqlite3"}  # each host its own SQLite: its own media
+    assert settings_findings(copies, fleet, "production/web1", matches_local_key=False) == []
