@@ -13,10 +13,7 @@ in no output and in no log.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +23,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import SANDBOX_NAME, Project, http_get, http_post_json
+from tests.e2e.moto import moto_server
+from tests.e2e.moto import s3_client as moto_s3_client
+from tests.e2e.process_sampler import ProcessSampler
 
 ENV = "backedup"
 DB = "/home/ledger/apps/ledger/shared/data/db.sqlite3"
@@ -202,33 +202,12 @@ def app_host(project: Project, sandbox_hosts):
 
 @pytest.fixture(scope="module")
 def moto(app_host) -> Iterator[str]:
-    server = Path(sys.executable).parent / "moto_server"
-    if not server.exists():
-        pytest.fail("moto_server is missing: pip install 'moto[server]' (a test dependency)")
-    address = app_host.host_side_address
-    process = subprocess.Popen([str(server), "-H", address, "-p", str(MOTO_PORT)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://{address}:{MOTO_PORT}"
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection((address, MOTO_PORT), timeout=0.5).close()
-                break
-            except OSError:
-                assert process.poll() is None, "moto_server exited"
-                time.sleep(0.1)
-        s3_client(endpoint).create_bucket(Bucket=BUCKET)
+    with moto_server(app_host.host_side_address, MOTO_PORT, bucket=BUCKET, key_id=S3_KEY_ID, secret=S3_SECRET) as endpoint:
         yield endpoint
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def s3_client(endpoint: str):
-    import boto3
-
-    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=S3_KEY_ID, aws_secret_access_key=S3_SECRET,
-                        region_name="us-east-1")
+    return moto_s3_client(endpoint, S3_KEY_ID, S3_SECRET)
 
 
 # --- a folder on the host -------------------------------------------------------------------------
@@ -295,13 +274,14 @@ def test_sftp_backup_on_the_second_host(project: Project, app_host, sandbox_host
     rows = [*served_texts(app_host), "sftp-1"]
     add_entries(app_host, ["sftp-1"])
     media_path = upload(app_host, "sftp.txt", b"sent over sftp\n")
-    started = time.monotonic()
     backup_now(project)
-    took = time.monotonic() - started
     assert remote(sftp_host, f"find {SFTP_PATH}/ledger/{ENV} -name BACKUP-COMPLETE | wc -l").strip() == "1"
     # rclone saved nothing into djaploy's config (it would, detecting the shell on each connection, and wait)
     assert "[app] ok: no changes" in project.manage("configureserver", "--env", ENV, check=True).stdout
-    assert took < 45, f"an SFTP backup of a few KB took {took:.0f}s"
+    # rclone needs not probe the server's shell (a probe whose answer it cannot save waits about a minute a run):
+    # djaploy wrote what it would have found
+    conf = remote(app_host, "cat /etc/rclone-ledger/rclone.conf")
+    assert all(line in conf for line in ("shell_type = unix", "md5sum_command = md5sum", "sha1sum_command = sha1sum"))
     assert remote(sftp_host, f"find {SFTP_PATH}/ledger/{ENV} -name sftp.txt | wc -l").strip() == "1"
 
     lose_everything(app_host, media_path)
@@ -309,12 +289,6 @@ def test_sftp_backup_on_the_second_host(project: Project, app_host, sandbox_host
 
 
 # --- S3, encrypted --------------------------------------------------------------------------------
-
-
-def sample_argv(host, stop: threading.Event, samples: list[str]) -> None:
-    while not stop.is_set():
-        samples.append(remote(host, "ps -eo args", check=False))
-        time.sleep(0.2)
 
 
 def test_encrypted_s3_backup_keeps_credentials_out_of_argv_output_and_logs(project: Project, app_host, moto: str) -> None:
@@ -329,15 +303,11 @@ def test_encrypted_s3_backup_keeps_credentials_out_of_argv_output_and_logs(proje
     for number in range(7):
         upload(app_host, f"more-{number}.bin", content)
 
-    samples: list[str] = []
-    stop = threading.Event()
-    sampler = threading.Thread(target=sample_argv, args=(app_host, stop, samples))
-    sampler.start()
+    sampler = ProcessSampler([app_host])
     try:
         made = backup_now(project)
     finally:
-        stop.set()
-        sampler.join()
+        samples = sorted(sampler.stop()[app_host.name])  # every process line seen during the backup
     assert any("djaploy-crypt:ledger/backedup" in sample for sample in samples), "no sample caught the backup running"
     keys = [item["Key"] for item in s3_client(moto).list_objects_v2(Bucket=BUCKET, Prefix="nightly/").get("Contents", [])]
     assert keys and not [key for key in keys if "db.sqlite3" in key or "big.bin" in key or "BACKUP" in key], keys

@@ -27,6 +27,7 @@ import pytest
 from tests.e2e.conftest import (
     SANDBOX_NAME,
     Project,
+    fresh_sandbox,
     http_get,
     http_post_json,
     make_project,
@@ -188,23 +189,8 @@ def version_of(host) -> str:
 
 @pytest.fixture(scope="module")
 def hosts() -> Iterator[list]:
-    from djaploy.sandbox import Sandbox
-    from tests.conftest import missing_prerequisite
-    from tests.e2e.conftest import _can_boot_sandbox
-
-    reason = _can_boot_sandbox()
-    if reason:
-        missing_prerequisite(reason)
-    sandbox = Sandbox(name=SANDBOX_NAME)
-    sandbox.down()
-    booted = sandbox.up(count=3)
-    try:
+    with fresh_sandbox(SANDBOX_NAME, 3) as booted:
         yield booted
-    finally:
-        import os
-
-        if not os.environ.get("DJAPLOY_E2E_KEEP"):
-            sandbox.down()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from djaploy.loadgen import Load
-from tests.e2e.conftest import SANDBOX_NAME, Project, http_get
+from tests.e2e.conftest import SANDBOX_NAME, Project, fresh_sandbox, http_get
 
 ENV = "fleet"
 DOMAIN = "shop.test"
@@ -60,24 +60,8 @@ def whoami(request):
 @pytest.fixture(scope="module")
 def sandbox_hosts():
     """Four hosts: the load balancer, then three web hosts."""
-    import os
-
-    from tests.e2e.conftest import _can_boot_sandbox
-    from tests.conftest import missing_prerequisite
-
-    reason = _can_boot_sandbox()
-    if reason:
-        missing_prerequisite(reason)
-    from djaploy.sandbox import Sandbox
-
-    sandbox = Sandbox(name=SANDBOX_NAME)
-    sandbox.down()
-    hosts = sandbox.up(count=4)
-    try:
-        yield hosts
-    finally:
-        if not os.environ.get("DJAPLOY_E2E_KEEP"):
-            sandbox.down()
+    with fresh_sandbox(SANDBOX_NAME, 4) as booted:
+        yield booted
 
 
 def use(project: Project, strategy: str, web: tuple[str, ...] = WEB) -> None:

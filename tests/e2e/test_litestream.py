@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import shlex
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +23,8 @@ from djaploy.layout import AppPaths
 from djaploy.modules.litestream.commands import litestream_command
 from djaploy.modules.litestream.files import LitestreamPaths
 from tests.e2e.conftest import SANDBOX_NAME, Project, http_get, http_post_json
+from tests.e2e.moto import moto_server
+from tests.e2e.moto import s3_client as moto_s3_client
 
 ENV = "replicated"
 PATHS = LitestreamPaths(AppPaths(app_name="ledger", app_user="ledger"), "db.sqlite3")
@@ -168,33 +168,12 @@ def app_host(project: Project, sandbox_hosts):
 @pytest.fixture(scope="module")
 def moto(app_host) -> Iterator[str]:
     """A real S3-compatible server, reachable from the app host at the host end of its link."""
-    server = Path(sys.executable).parent / "moto_server"
-    if not server.exists():
-        pytest.fail("moto_server is missing: pip install 'moto[server]' (a test dependency)")
-    address = app_host.host_side_address
-    process = subprocess.Popen([str(server), "-H", address, "-p", str(MOTO_PORT)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://{address}:{MOTO_PORT}"
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection((address, MOTO_PORT), timeout=0.5).close()
-                break
-            except OSError:
-                assert process.poll() is None, "moto_server exited"
-                time.sleep(0.1)
-        s3_client(endpoint).create_bucket(Bucket=BUCKET)
+    with moto_server(app_host.host_side_address, MOTO_PORT, bucket=BUCKET, key_id=S3_KEY_ID, secret=S3_SECRET) as endpoint:
         yield endpoint
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def s3_client(endpoint: str):
-    import boto3
-
-    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=S3_KEY_ID, aws_secret_access_key=S3_SECRET,
-                        region_name="us-east-1")
+    return moto_s3_client(endpoint, S3_KEY_ID, S3_SECRET)
 
 
 # --- file replica ---------------------------------------------------------------------------------

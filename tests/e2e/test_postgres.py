@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,10 +28,12 @@ import pytest
 from tests.e2e.conftest import (
     SANDBOX_NAME,
     Project,
+    fresh_sandbox,
     http_get,
     http_post_json,
     make_project,
 )
+from tests.e2e.process_sampler import ProcessSampler
 
 ENV = "shop"
 PASSWORD = "It's \"q\" $HOME @db/x `id` $(touch /tmp/pwned) %41:+\\z"
@@ -84,56 +85,11 @@ def as_postgres(host, sql: str, database: str = "postgres") -> str:
     return remote(host, f"runuser -u postgres -- psql -XAt -d {database} -c {shlex.quote(sql)}").strip()
 
 
-class ProcessSampler:
-    """`ps -eo args` on every host, over and over, in one SSH session per host, until stopped."""
-
-    LOOP = "while :; do ps -eo args; echo @@sample@@; sleep 0.2; done"
-
-    def __init__(self, hosts) -> None:
-        self.processes = {host.name: subprocess.Popen([*host.ssh_command(), self.LOOP], stdout=subprocess.PIPE,
-                                                      stderr=subprocess.DEVNULL, text=True, errors="replace")
-                          for host in hosts}
-        self.output: dict[str, set[str]] = {name: set() for name in self.processes}  # every line seen
-        self.threads = [threading.Thread(target=self._read, args=(name,), daemon=True) for name in self.processes]
-        for thread in self.threads:
-            thread.start()
-
-    def _read(self, name: str) -> None:
-        stdout = self.processes[name].stdout
-        assert stdout is not None
-        for line in stdout:
-            self.output[name].add(line.rstrip("\n"))
-
-    def stop(self) -> dict[str, set[str]]:
-        for process in self.processes.values():
-            process.terminate()
-        for process in self.processes.values():
-            process.wait(timeout=30)
-        for thread in self.threads:
-            thread.join(timeout=30)
-        return self.output
-
-
 @pytest.fixture(scope="module")
 def hosts() -> Iterator[list]:
     """Three fresh hosts of this module's own sandbox: web1, db1, the outsider."""
-    from djaploy.sandbox import Sandbox
-    from tests.conftest import missing_prerequisite
-    from tests.e2e.conftest import _can_boot_sandbox
-
-    reason = _can_boot_sandbox()
-    if reason:
-        missing_prerequisite(reason)
-    sandbox = Sandbox(name=SANDBOX_NAME)
-    sandbox.down()
-    booted = sandbox.up(count=3)
-    try:
+    with fresh_sandbox(SANDBOX_NAME, 3) as booted:
         yield booted
-    finally:
-        import os
-
-        if not os.environ.get("DJAPLOY_E2E_KEEP"):
-            sandbox.down()
 
 
 @pytest.fixture(scope="module")
