@@ -29,7 +29,7 @@ from djaploy.python.rules import (
     check_source,
     check_url,
 )
-from djaploy.release_settings import check_notifications, check_versioning
+from djaploy.release_settings import NotificationSettings, check_notifications, check_versioning
 from djaploy.worker_settings import check_workers
 from djaploy.validation import (
     BOOL,
@@ -317,5 +317,8 @@ class Target:
     python_build_flags: tuple[str, ...] = DEFAULT_BUILD_FLAGS
     python_install_mirror: str | None = None
     python_downloads_json_url: str | None = None
+    #: the environment's `notifications` (djaploy.release_settings), as configured: "env:" values
+    #: unread until `.resolved()`; a module that reports from the host (rclone) reads them here
+    notifications: NotificationSettings = field(default_factory=NotificationSettings, hash=False)
 
     __repr__ = repr_hiding_secrets

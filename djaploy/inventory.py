@@ -21,6 +21,7 @@ from djaploy.configured_modules import check_configured_modules, check_module_op
 from djaploy.errors import ConfigError, display_path
 from djaploy.fleet import check_fleet
 from djaploy.modules.options import MIN_SECRET_LENGTH, did_you_mean
+from djaploy.release_settings import notifications_for
 
 __all__ = ["display_path", "list_environments", "load_config", "load_inventory", "load_targets", "resolve_targets"]
 
@@ -237,6 +238,7 @@ def _resolve_target(config: DjaployConfig, host: HostConfig, env: str, environ: 
         "private_address": host.private_address or host.ssh_host,
         "primary": host.primary,
         "workers": dict(config.workers),
+        "notifications": notifications_for(config.notifications, env),
     })
 
 

@@ -76,9 +76,11 @@ class VersioningSettings:
 
 @dataclass(frozen=True)
 class NotificationSettings:
-    slack_webhook_url: str | None = None
-    webhook_url: str | None = None
-    webhook_secret: str | None = None
+    """One environment's channels; the URLs and the secret stay out of repr (they carry tokens)."""
+
+    slack_webhook_url: str | None = field(default=None, repr=False)
+    webhook_url: str | None = field(default=None, repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
     notifiers: tuple[str, ...] = ()  # dotted paths of the user's own callables(event)
     notify_on_failure: bool = True
     timeout: float = 10.0
@@ -86,6 +88,16 @@ class NotificationSettings:
     @property
     def any(self) -> bool:
         return bool(self.slack_webhook_url or self.webhook_url or self.notifiers)
+
+    @property
+    def reports_failures_over_http(self) -> bool:
+        """Whether a failure is announced on Slack or the webhook: the channels a host can send
+        itself (the notifiers are Python callables on the deployer's machine)."""
+        return self.notify_on_failure and bool(self.slack_webhook_url or self.webhook_url)
+
+    def resolved(self, environ: Mapping[str, str] = os.environ) -> NotificationSettings:
+        """These settings with every 'env:NAME' read from `environ` (ConfigError when unset)."""
+        return resolve_env_values(self, environ, where="DjaployConfig.notifications")
 
     def secret_values(self) -> list[str]:
         """What must never be printed: webhook URLs carry their token in the path."""

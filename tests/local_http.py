@@ -1,5 +1,6 @@
 """A real HTTP server on 127.0.0.1 (an ephemeral port) for the notifier and changelog tests:
-it records every request and answers with a fixed status and body."""
+it records every request and answers with a fixed status and body. End-to-end tests give the
+host end of a sandbox host's link as `address`, so the host reaches it directly."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class LocalServer:
 
 
 @contextmanager
-def local_server(status: int = 200, answer: Any = "ok") -> Iterator[LocalServer]:
+def local_server(status: int = 200, answer: Any = "ok", address: str = "127.0.0.1") -> Iterator[LocalServer]:
     server_state = LocalServer(url="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -46,8 +47,8 @@ def local_server(status: int = 200, answer: Any = "ok") -> Iterator[LocalServer]
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server_state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    server = ThreadingHTTPServer((address, 0), Handler)
+    server_state.url = f"http://{address}:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

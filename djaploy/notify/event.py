@@ -1,7 +1,8 @@
-"""The one event every notifier gets: what happened, to which release, where, and (on failure) why.
+"""The event every notifier gets: what happened, to which release, where, and (on failure) why.
 
 Its `payload()` is the generic webhook's JSON body (documented in docs/versioning.md); Slack
-and the user's own notifiers read the same fields.
+and the user's own notifiers read the same fields. `BackupEvent` is the one a host sends itself
+(a failed nightly backup, djaploy.modules.rclone): the deploy fields that apply, nothing else.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 EVENTS = ("deploy.succeeded", "deploy.failed", "activate.succeeded", "activate.failed",
           "rollback.succeeded", "rollback.failed")
+#: sent by a host, not by djaploy: the rclone module's failure notice (its failure_notice.py)
+BACKUP_FAILED = "backup.failed"
 
 
 def _now() -> str:
@@ -51,3 +54,26 @@ class DeployEvent:
             for key in ("error", "failed_host", "failed_step"):
                 body.pop(key)
         return body
+
+
+@dataclass(frozen=True)
+class BackupEvent:
+    """A nightly backup failed on a host. The host sends it with the standard library (djaploy is
+    not installed there): tests hold that program's body and signature equal to these."""
+
+    project: str
+    environment: str
+    failed_host: str
+    failed_step: str  # the backup's systemd service
+    error: str | None  # the failed run's last journal lines, secrets hidden
+    at: str = field(default_factory=_now)
+    event: str = BACKUP_FAILED
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        return (self.failed_host,)
+
+    def payload(self) -> dict[str, Any]:
+        return {"event": self.event, "project": self.project, "environment": self.environment,
+                "hosts": list(self.hosts), "error": self.error, "failed_host": self.failed_host,
+                "failed_step": self.failed_step, "at": self.at}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from djaploy.notify.event import DeployEvent
+from djaploy.notify.event import BackupEvent, DeployEvent
 from djaploy.notify.http import post
 
 MAX_CHANGELOG = 2500  # Slack truncates long texts; the tag annotation keeps the whole changelog
@@ -31,6 +31,15 @@ def message(event: DeployEvent) -> dict[str, str]:
                  f"FAILED{where}{step}{who}{took}"]
         if event.error:
             lines.append(f"```{event.error}```")
+    return {"text": "\n".join(lines)}
+
+
+def backup_message(event: BackupEvent) -> dict[str, str]:
+    """A failed nightly backup, as the host sends it (its failure_notice.py writes the same text)."""
+    lines = [f":x: *{event.project}* backup FAILED on *{event.environment}* (host {event.failed_host}, "
+             f"{event.failed_step}); the last complete backups are kept"]
+    if event.error:
+        lines.append(f"```{event.error}```")
     return {"text": "\n".join(lines)}
 
 

@@ -351,3 +351,22 @@ def test_did_you_mean() -> None:
     assert did_you_mean("ssh_hots", ["ssh_host", "ssh_port"]) == " (did you mean 'ssh_host'?)"
     assert did_you_mean("prod", ["production", "staging"]) == " (did you mean 'production'?)"
     assert did_you_mean("zzz", ["production", "staging"]) == ""
+
+
+def test_targets_carry_their_environments_notifications_unread_and_out_of_repr() -> None:
+    from djaploy.inventory import resolve_targets
+
+    config = make_config(notifications={"slack": {"webhook_url": "https://hooks.slack.test/T0KEN-literal"},
+                                        "webhook": {"url": "env:HOOK_URL", "secret": "env:HOOK_SECRET"},
+                                        "environments": {"staging": {"slack": None, "notify_on_failure": False}}})
+    production = resolve_targets(config, [make_host()], "production", environ={}, source_file="inv.py")[0]
+    staging = resolve_targets(config, [make_host()], "staging", environ={}, source_file="inv.py")[0]
+    assert production.notifications.webhook_url == "env:HOOK_URL"  # read only when a command needs it
+    assert production.notifications.reports_failures_over_http and not staging.notifications.reports_failures_over_http
+    assert staging.notifications.slack_webhook_url is None
+    assert "T0KEN-literal" not in repr(production)
+    resolved = production.notifications.resolved({"HOOK_URL": "https://hooks.test/x", "HOOK_SECRET": "signing-secret"})
+    assert (resolved.webhook_url, resolved.webhook_secret) == ("https://hooks.test/x", "signing-secret")
+    with pytest.raises(ConfigError, match=r"DjaployConfig.notifications: webhook_url reads \$HOOK_URL, which is not set"):
+        production.notifications.resolved({})
+    assert make_target().notifications.any is False  # a Target made without them: nobody is told

@@ -64,6 +64,25 @@ def test_webhook_without_a_secret_is_unsigned_and_failures_carry_the_error() -> 
     assert (request.json()["error"], request.json()["failed_host"], request.json()["failed_step"]) == ("boom", "web1", "migrate")
 
 
+def test_a_backup_event_carries_the_deploy_fields_that_apply_signed_the_same_way() -> None:
+    from djaploy.notify import slack, webhook
+    from djaploy.notify.event import BackupEvent
+
+    failed = BackupEvent(project="ledger", environment="production", failed_host="web1",
+                         failed_step="ledger-backup.service", error="rclone copy exited with 1")
+    with local_server() as hook:
+        webhook.send(hook.url, SECRET, failed, timeout=5)
+    request = hook.requests[0]
+    assert request.json() == {"event": "backup.failed", "project": "ledger", "environment": "production",
+                              "hosts": ["web1"], "error": "rclone copy exited with 1", "failed_host": "web1",
+                              "failed_step": "ledger-backup.service", "at": failed.at}
+    assert request.headers["X-Djaploy-Event"] == "backup.failed"
+    assert request.headers["X-Djaploy-Signature"] == "sha256=" + hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
+    text = slack.backup_message(failed)["text"]
+    assert "*ledger* backup FAILED on *production* (host web1, ledger-backup.service)" in text
+    assert "```rclone copy exited with 1```" in text
+
+
 def test_no_failure_notice_when_notify_on_failure_is_off() -> None:
     with local_server() as hook:
         notify(NotificationSettings(webhook_url=hook.url, notify_on_failure=False), event("deploy.failed", error="x"))

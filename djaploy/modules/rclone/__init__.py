@@ -12,12 +12,15 @@
 A systemd timer runs the backup program (backup_script.py, installed on the host) as the app
 user: an online copy of the SQLite database (or pg_dump -Fc of a PostgreSQL DATABASE_URL) and
 the media folder go to <path>/<project>/<env>/<UTC stamp>/, a marker last; retention keeps the
-last `keep` complete backups. Credentials live only in rclone's config file (0600, the app
-user's). `manage.py backup` and `manage.py restore --backup` (backups.py, restore.py) drive it.
+last `keep` complete backups. Credentials live in rclone's config file (0600, the app user's).
+A failed backup is logged at priority crit and, when the environment's `notifications` have
+Slack or a webhook, reported to them by the host itself (failure_notice.py, installed too).
+`manage.py backup` and `manage.py restore --backup` (backups.py, restore.py) drive it.
 
 One concern a file: options.py (Settings), obscure.py (rclone's obscured passwords), files.py
-(paths, rclone.conf, units), commands.py (shell commands), steps.py (configure_server's steps),
-backups.py (`manage.py backup`), restore.py (`manage.py restore --backup`).
+(paths, rclone.conf, units), notice.py (the failure notice's channels), commands.py (shell
+commands), steps.py (configure_server's steps), backups.py (`manage.py backup`), restore.py
+(`manage.py restore --backup`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from djaploy.config import Target
 from djaploy.context import HostContext
 from djaploy.errors import ConfigError
 from djaploy.modules.base import BaseModule
+from djaploy.modules.rclone.notice import notice_secrets
 from djaploy.modules.rclone.options import NAME, settings_for
 from djaploy.modules.rclone.steps import install, schedule, write_files
 
@@ -42,11 +46,13 @@ class Module(BaseModule):
         settings_for(target, config_dir, environ=None)  # every option error, before any connection
 
     def secret_values(self, target: Target, config_dir: Path | None) -> list[str]:
-        """The remote's credentials and the passphrase: out of every line djaploy prints or logs."""
+        """The remote's credentials, the passphrase and the failure notice's URLs and secret: out
+        of every line djaploy prints or logs."""
+        hidden = notice_secrets(target)
         try:
-            return list(settings_for(target, None, os.environ).secrets)
+            return [*settings_for(target, None, os.environ).secrets, *hidden]
         except ConfigError:  # a missing variable: the command that needs it says so
-            return []
+            return hidden
 
     def configure_server(self, ctx: HostContext) -> None:
         settings = settings_for(ctx.target, ctx.config_dir)

@@ -74,6 +74,15 @@ class BackupPaths:
         return f"/usr/local/lib/djaploy/backup-{self.app.app_name}.py"
 
     @property
+    def notice_settings(self) -> str:
+        """The failed-backup notice's channels (root's, 0600): only when the environment has any."""
+        return f"/etc/rclone-{self.app.app_name}-notify.json"
+
+    @property
+    def notice_script(self) -> str:
+        return f"/usr/local/lib/djaploy/backup-{self.app.app_name}-failed.py"
+
+    @property
     def service(self) -> str:
         return f"{self.app.app_name}-backup.service"
 
@@ -136,16 +145,18 @@ def backup_settings(ctx: HostContext, settings: Settings) -> str:
     return json.dumps(values, indent=2, sort_keys=True) + "\n"
 
 
-def _unit_values(ctx: HostContext, settings: Settings) -> dict[str, object]:
+def _unit_values(ctx: HostContext, settings: Settings, notice: bool) -> dict[str, object]:
     paths = paths_for(ctx, settings)
     return {"project": ctx.target.app_name, "env": ctx.env, "app_user": ctx.target.app_user, "script": paths.script,
             "settings": paths.settings, "service": paths.service, "failure_service": paths.failure_service,
-            "schedule": settings.schedule, "destination": settings.describe()}
+            "schedule": settings.schedule, "destination": settings.describe(),
+            "notice_script": paths.notice_script if notice else "", "notice_settings": paths.notice_settings if notice else ""}
 
 
-def backup_units(ctx: HostContext, settings: Settings) -> dict[str, str]:
-    """unit name ─► text: the backup service, its timer and the unit that reports a failure."""
-    paths, values = paths_for(ctx, settings), _unit_values(ctx, settings)
+def backup_units(ctx: HostContext, settings: Settings, notice: bool = False) -> dict[str, str]:
+    """unit name ─► text: the backup service, its timer and the unit that reports a failure (in
+    the journal; with `notice`, to the environment's Slack and webhook too)."""
+    paths, values = paths_for(ctx, settings), _unit_values(ctx, settings, notice)
     return {paths.service: render("rclone-backup.service.j2", ctx.config_dir, **values),
             paths.timer: render("rclone-backup.timer.j2", ctx.config_dir, **values),
             paths.failure_service: render("rclone-backup-failed.service.j2", ctx.config_dir, **values)}

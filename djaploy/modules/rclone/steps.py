@@ -6,6 +6,7 @@ from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.modules.rclone.commands import install_command, installed_command
 from djaploy.modules.rclone.files import BACKUP_SCRIPT, backup_settings, backup_units, paths_for, rclone_conf
+from djaploy.modules.rclone.notice import NOTICE_SCRIPT, failure_channels, notice_settings
 from djaploy.modules.rclone.options import Settings
 
 
@@ -22,8 +23,9 @@ def install(ctx: HostContext, settings: Settings) -> None:
 
 
 def write_files(ctx: HostContext, settings: Settings) -> bool:
-    """The program, its settings and rclone's config (both 0600, the app user's); True when the
-    units changed (systemd must reload them)."""
+    """The program, its settings and rclone's config (both 0600, the app user's), the failure
+    notice when the environment has Slack or a webhook (its channels 0600, root's); True when
+    the units changed (systemd must reload them)."""
     plan, paths, user = ctx.plan, paths_for(ctx, settings), ctx.target.app_user
     plan.directory("rclone: program folder", "/usr/local/lib/djaploy")
     plan.put_text("rclone: backup program", paths.script, BACKUP_SCRIPT)
@@ -33,9 +35,17 @@ def write_files(ctx: HostContext, settings: Settings) -> bool:
     plan.directory("rclone: config folder", paths.config_dir, owner=user, mode="700")
     plan.put_text(f"rclone: config (remote {settings.describe()})", paths.config, rclone_conf(settings), owner=user, mode="600")
     plan.put_text("rclone: backup settings", paths.settings, backup_settings(ctx, settings), owner=user, mode="600")
+    channels = failure_channels(ctx.target)
+    if channels:
+        plan.put_text("rclone: failure notice program", paths.notice_script, NOTICE_SCRIPT)
+        plan.put_text("rclone: failure notice channels", paths.notice_settings,
+                      notice_settings(ctx, settings, channels, paths.service), owner="root", mode="600")
     changed = False
-    for unit, text in backup_units(ctx, settings).items():
+    for unit, text in backup_units(ctx, settings, notice=channels is not None).items():
         changed |= plan.put_text(f"rclone: {unit}", paths.unit_path(unit), text)
+    if not channels:  # none now: a former notice's tokens must not stay behind
+        plan.absent("rclone: no failure notice channels", paths.notice_settings)
+        plan.absent("rclone: no failure notice program", paths.notice_script)
     return changed
 
 
