@@ -7,11 +7,13 @@ Then purpose-made broken projects: verify and `manage.py check` must name each p
 
 from __future__ import annotations
 
+import queue
 import re
 import shlex
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -164,20 +166,28 @@ def test_logs_show_the_live_services_gunicorn_lines(project: Project, hosts, row
 
 
 def test_logs_follow_prints_new_requests(project: Project, hosts) -> None:
+    """A request made while `logs --follow` runs shows up in its output. The command needs a moment
+    to read the live service and attach journalctl (`--lines 0` shows nothing older), so the probe
+    request is repeated until its line arrives; lines are read in a thread, so a follow that prints
+    nothing fails the test at the deadline instead of blocking it."""
     probe = uuid.uuid4().hex
     process = subprocess.Popen([sys.executable, "manage.py", "logs", "--env", ENV, "--host", "sudo-host", "--follow",
                                 "--lines", "0"], cwd=project.root, env=project.env, stdout=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
     try:
-        assert process.stdout is not None
-        time.sleep(3)
-        status, _ = http_get(f"http://{hosts[1].address}/version/?probe={probe}")
-        assert status == 200
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         seen = False
-        while time.monotonic() < deadline and not seen:
-            line = process.stdout.readline()
-            seen = probe in line
-        assert seen, "the request never showed in the followed log"
+        while time.monotonic() < deadline and not seen and process.poll() is None:
+            status, _ = http_get(f"http://{hosts[1].address}/version/?probe={probe}")
+            assert status == 200
+            try:
+                while not seen:
+                    seen = probe in lines.get(timeout=1)
+            except queue.Empty:
+                pass
+        assert seen, f"the request never showed in the followed log (logs exited: {process.poll()})"
     finally:
         process.terminate()
         process.wait(timeout=10)
