@@ -84,6 +84,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="djaploy-fleet-scale-") as tmp:
             project = make_project(Path(tmp) / "ledger", sandbox_name=SANDBOX)
             project.write("infra/config.py", CONFIG.format(password=PASSWORD_VARIABLE))
+            # PostgreSQL from DATABASE_URL, as docs/postgres.md shows (the example's settings read it)
+            requirements = (project.root / "requirements.txt").read_text()
+            project.write("requirements.txt", requirements + "psycopg[binary]>=3.1\ndj-database-url>=2\n")
             for web in WEB_COUNTS:
                 project.write(f"infra/inventory/scale{web}.py", INVENTORY.format(web=web))
             project.commit("fleet scale inventories")
