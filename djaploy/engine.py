@@ -18,12 +18,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from djaploy import fast_paths
 from djaploy.context import CommandResult
 from djaploy.direct_ops import DirectOperations, progress_handler
 from djaploy.errors import ConnectError, DjaployError, RemoteError
 from djaploy.output import Reporter, StepRecord
 from djaploy.private_files import is_private, put_private
 from djaploy.shell import join
+from djaploy.timings import timed_process
 
 if TYPE_CHECKING:
     from djaploy.config import Target
@@ -155,6 +157,10 @@ class PyinfraPlan:
     def user(self, step: str, name: str, *, home: str) -> bool:
         from pyinfra.operations import server
 
+        started = time.monotonic()
+        if fast_paths.user_is_settled(self, name, home=home, login_shell="/bin/bash"):
+            self.record(step, False, started)
+            return False
         return self._op(step, server.user, user=name, home=home, shell="/bin/bash", create_home=True, ensure_home=True)
 
     def directory(self, step: str, path: str, *, owner: str = "root", mode: str = "755") -> bool:
@@ -165,6 +171,10 @@ class PyinfraPlan:
     def put_text(self, step: str, path: str, content: str, *, owner: str = "root", mode: str = "644") -> bool:
         if is_private(mode):
             return put_private(self, step, content.encode(), path, owner, mode)
+        started = time.monotonic()
+        if fast_paths.file_is_unchanged(self, path, content.encode(), owner, mode):
+            self.record(step, False, started)
+            return False
         from pyinfra.operations import files
 
         return self._op(step, files.put, src=io.StringIO(content), dest=path, user=owner, group=owner, mode=mode)
@@ -218,6 +228,16 @@ class PyinfraPlan:
                 reloaded: bool = False, daemon_reload: bool = False) -> bool:
         from pyinfra.operations import systemd
 
+        started, unit = time.monotonic(), fast_paths.unit_name(name)
+        if not (restarted or reloaded or daemon_reload) and fast_paths.service_is_settled(self, unit, running=running, enabled=enabled):
+            self.record(step, False, started)
+            return False
+        if restarted and running and not reloaded and not self.dry_run:
+            answer = self.run(step, fast_paths.restart_command(unit, daemon_reload=daemon_reload))
+            if not enabled or answer.stdout.split()[-1:] == ["enabled"]:
+                return True
+            enabled_only = {"running": True, "restarted": False, "reloaded": False, "daemon_reload": False}
+            return self._op(f"{step} (enable)", systemd.service, service=name, enabled=True, **enabled_only) or True
         return self._op(step, systemd.service, service=name, running=running, enabled=enabled, restarted=restarted,
                         reloaded=reloaded, daemon_reload=daemon_reload)
 
@@ -299,7 +319,8 @@ class Engine:
                 errors[host.name] = f"{type(exc).__name__}: {exc}"
 
         started = time.monotonic()
-        gevent.joinall([self.state.pool.spawn(connect_one, host) for host in inventory])
+        with timed_process("connect"):
+            gevent.joinall([self.state.pool.spawn(connect_one, host) for host in inventory])
         if errors:
             self.disconnect_hosts(inventory)
             lines = []

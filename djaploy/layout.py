@@ -200,11 +200,6 @@ class AppPaths:
     def state_file(self) -> str:
         return posixpath.join(self.meta_dir, "state.json")
 
-    @property
-    def check_socket(self) -> str:
-        """Private socket of the temporary gunicorn that proves a release before it serves."""
-        return posixpath.join(self.meta_dir, "check.sock")
-
     # -- system-wide paths ------------------------------------------------------------------
 
     @property

@@ -175,23 +175,6 @@ def release_lock(lock_dir: str, audit_log: str, audit_line: str) -> str:
     return f"printf '%s\\n' {q(audit_line)} >> {q(audit_log)}; rm -rf {q(lock_dir)}"
 
 
-def gate_check(*, venv_dir: str, project_dir: str, env_file: str, wsgi: str, socket: str, log: str,
-               host_header: str, path: str, attempts: int = 40) -> str:
-    """Prove a release before it takes traffic: run it in a private gunicorn, require a 2xx.
-
-    The check goes to a socket only this gunicorn listens on, so old workers cannot answer
-    for it. A release that does not import makes gunicorn exit: the log tail says why.
-    """
-    gunicorn = f"{venv_dir}/bin/gunicorn"
-    serve = with_env_file(env_file, f"cd {q(project_dir)} && exec {join([gunicorn, wsgi, '--bind', 'unix:' + socket, '--workers', 1, '--timeout', 30])}")
-    check = health_check(host_header, path, unix_socket=socket, attempts=attempts, interval=0.25, pid="$pid",
-                         log=log, label=f"health gate {path} (the release in a private gunicorn)")
-    return (
-        f"rm -f {q(socket)}; ( {serve} ) > {q(log)} 2>&1 & pid=$!; "
-        f"trap {q(f'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f {q(socket)}')} EXIT; {check}"
-    )
-
-
 def remove_unused_venvs(shared: str, code_dirs_glob: str) -> str:
     """Remove venvs in `shared` that no kept code folder links to (by resolved path)."""
     return (

@@ -1,4 +1,4 @@
-"""Steps every strategy shares: audit fields, upload, the health gate, hooks, clean-up.
+"""Steps every strategy shares: audit fields, upload, hooks, the live-link switch, clean-up.
 
 Each step is one plan call (one SSH round trip where possible): switching and rolling back
 are hot paths.
@@ -9,9 +9,8 @@ from __future__ import annotations
 import getpass
 import json
 import socket
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -28,6 +27,7 @@ from djaploy.layout import (
 )
 from djaploy.modules.base import BaseModule, call_hook
 from djaploy.system_services import retire_units_command
+from djaploy.timings import timed_into
 
 
 def utc_now() -> str:
@@ -130,14 +130,9 @@ def route_traffic(ctx: HostContext, modules: list[BaseModule]) -> None:
     run_hooks(ctx, modules, "route_traffic")
 
 
-@contextmanager
-def timed(ctx: HostContext, phase: str) -> Iterator[None]:
+def timed(ctx: HostContext, phase: str) -> AbstractContextManager[None]:
     """Add the time spent in `phase` to the host's timings (the summary shows them)."""
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        ctx.timings[phase] = ctx.timings.get(phase, 0.0) + time.monotonic() - started
+    return timed_into(ctx.timings, phase)
 
 
 def run_hooks(ctx: HostContext, modules: list[BaseModule], *hooks: str) -> None:
@@ -145,33 +140,6 @@ def run_hooks(ctx: HostContext, modules: list[BaseModule], *hooks: str) -> None:
         with timed(ctx, hook.replace("_", " ")):
             for module in modules:
                 call_hook(ctx, module, hook)
-
-
-def health_gate(ctx: HostContext) -> None:
-    """The new release must answer the health check in a private gunicorn before it serves
-    (web hosts: a worker host serves nothing)."""
-    if "web" not in ctx.target.roles:
-        return
-    paths = ctx.paths
-    with timed(ctx, "health gate"):
-        _health_gate(ctx, paths)
-
-
-def _health_gate(ctx: HostContext, paths: Any) -> None:
-    ctx.plan.run(
-        f"health gate {ctx.target.health_check_path} (release in a private gunicorn)",
-        shell.gate_check(
-            venv_dir=ctx.venv_dir,
-            project_dir=ctx.project_dir,
-            env_file=ctx.env_file,
-            wsgi=ctx.wsgi_application,
-            socket=paths.check_socket,
-            log=f"{paths.meta_dir}/check.log",
-            host_header=ctx.health_host,
-            path=ctx.target.health_check_path,
-        ),
-        as_user=ctx.target.app_user,
-    )
 
 
 def check_socket(ctx: HostContext, socket_path: str, step: str) -> None:
@@ -195,10 +163,11 @@ def clean_up(ctx: HostContext, strategy: str, removals: list[str] = ()) -> None:
         leftovers.append(paths.current)
     doomed = " ".join(shell.q(path) for path in [*removals, *leftovers])
     links = f"{shell.q(paths.code_dir)}/{VENV_LINK_NAME} {shell.q(paths.releases_dir)}/*/{VENV_LINK_NAME} {shell.q(paths.slots_dir)}/*/{VENV_LINK_NAME}"
-    ctx.plan.run(
-        "clean up other strategies, old releases and venvs",
-        f"{retire}; rm -rf {doomed}; {shell.remove_unused_venvs(paths.shared, links)}",
-    )
+    with timed(ctx, "clean-up"):
+        ctx.plan.run(
+            "clean up other strategies, old releases and venvs",
+            f"{retire}; rm -rf {doomed}; {shell.remove_unused_venvs(paths.shared, links)}",
+        )
 
 
 def _services_of(paths: AppPaths, strategy: str) -> list[AppService]:

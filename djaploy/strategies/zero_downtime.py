@@ -3,13 +3,15 @@
     releases/<release>/   extracted once, never changed
     current -> releases/<release>
 
-A new release is installed and migrated beside the live one, then proves itself in a private
-gunicorn (health check with the host's domain) before anything points at it. Only then is
-`current` swapped (temporary link + rename) and the socket-activated service restarted:
-in-flight requests finish on the old workers, new connections wait in the socket backlog
-for the new ones. If anything fails before the swap, the old release never stopped serving;
-if the new release fails after it, `current` goes back and the old release is restarted.
-A failed release is removed, so it is never a rollback target.
+A new release is installed and migrated beside the live one, then proves itself in its own
+gunicorn, the handover (health check with the host's domain), before anything points at it.
+Only then is `current` swapped (temporary link + rename) and the live link moved to the
+handover, which is already warm; the socket-activated service restarts onto the release with
+no traffic on it, takes the traffic back and the handover stops gracefully (see handover.py):
+no request waits for a gunicorn to boot. A rollback hands over the same way. If anything fails
+before the swap, the old release never stopped serving; if the new release fails after it,
+`current` goes back and the old release is restarted. A failed release is removed, so it is
+never a rollback target.
 """
 
 from __future__ import annotations
@@ -20,15 +22,17 @@ from typing import Any
 from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError
+from djaploy.layout import VENV_LINK_NAME
 from djaploy.modules.base import BaseModule
 from djaploy.state import state_of, write_state
+from djaploy.strategies import handover
 from djaploy.strategies.common import (
     UndoOnFailure,
     clean_up,
-    health_gate,
     release_info,
     route_traffic,
     run_hooks,
+    timed,
     upload_and_extract,
 )
 
@@ -69,15 +73,31 @@ def releases_to_prune(state: dict[str, Any], keep: int, on_disk: list[str]) -> l
     return [name for name in on_disk if name not in kept]
 
 
-def _switch_and_restart(ctx: HostContext, release: str, step: str) -> None:
-    """One round trip: swap `current` atomically, then restart gracefully onto it."""
+def _serves_web(ctx: HostContext) -> bool:
+    """A worker host runs no gunicorn: no handover, only `current` moves (its workers restart later)."""
+    return "web" in ctx.target.roles
+
+
+def _start_handover(ctx: HostContext, release_dir: str) -> None:
+    """The health gate: `release_dir` answers in the handover gunicorn, ready to take traffic."""
     assert ctx.service
-    restart = f" && {shell.systemctl('restart', ctx.service.service)}" if "web" in ctx.target.roles else ""
-    ctx.plan.run(step, f"{shell.switch_symlink(ctx.paths.current, ctx.paths.release_dir(release))}{restart}")
+    ctx.code_dir = release_dir
+    handover.start(ctx, handover.handover_service(ctx.service), project_dir=ctx.project_dir, env_file=ctx.env_file,
+                   venv=f"{release_dir}/{VENV_LINK_NAME}")
 
 
-def _remove_release(ctx: HostContext, release: str) -> None:
-    ctx.plan.run(f"remove release {release}", f"rm -rf {shell.q(ctx.paths.release_dir(release))}")
+def _restore(ctx: HostContext, release: str | None, step: str, remove: str | None = None) -> None:
+    """One round trip: `release` back on the service, traffic back to it, no handover (and `remove` gone)."""
+    assert ctx.service
+    previous = ctx.paths.release_dir(release) if release else None
+    if _serves_web(ctx):
+        commands = [handover.restore_command(ctx, ctx.service, handover.handover_service(ctx.service), previous)]
+    else:
+        commands = [shell.switch_symlink(ctx.paths.current, previous)] if previous else []
+    if remove:
+        commands.append(f"rm -rf {shell.q(ctx.paths.release_dir(remove))}")
+    if commands:
+        ctx.plan.run(step, " && ".join(commands))
 
 
 @dataclass
@@ -111,30 +131,46 @@ def stage(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any]) ->
 
 
 def discard(ctx: HostContext, staged: Staged) -> None:
-    """Remove a staged release that will not go live (its host or another failed before switching)."""
-    if not ctx.plan.dry_run:
-        _remove_release(ctx, staged.name)
+    """Remove a staged release that will not go live (its host or another failed before switching),
+    and its handover if it started."""
+    if ctx.plan.dry_run:
+        return
+    assert ctx.service
+    removal = f"rm -rf {shell.q(ctx.paths.release_dir(staged.name))}"
+    stop = f"{handover.stop_command(handover.handover_service(ctx.service))}; " if _serves_web(ctx) else ""
+    ctx.plan.run(f"remove release {staged.name}", stop + removal)
 
 
 def go_live(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], staged: Staged,
             activate: bool = False) -> str:
-    """Prove the staged release in a private gunicorn, then make it live; a failure puts the previous one back."""
+    """Prove the staged release in the handover gunicorn, then make it live through it (no request
+    waits for the service's restart); a failure puts the previous one back."""
+    assert ctx.service
     paths, name, previous, state = ctx.paths, staged.name, staged.previous, staged.state
     release_dir = paths.release_dir(name)
-    with UndoOnFailure(f"remove release {name}", lambda: discard(ctx, staged)):
-        health_gate(ctx)
+    web, helper = _serves_web(ctx), handover.handover_service(ctx.service)
+    if web:
+        with UndoOnFailure(f"remove release {name}", lambda: discard(ctx, staged)):
+            _start_handover(ctx, release_dir)
     if ctx.plan.dry_run:
         return f"release {name} would go live"
 
     def put_previous_back() -> None:
-        if previous:
-            _switch_and_restart(ctx, previous, f"restore release {previous}")
-        _remove_release(ctx, name)
+        _restore(ctx, previous, f"restore release {previous}" if previous else "route traffic back", remove=name)
 
-    ctx.plan.run("switch current", shell.switch_symlink(paths.current, release_dir))
     with UndoOnFailure(f"restore release {previous}" if previous else f"remove release {name}", put_previous_back):
-        run_hooks(ctx, modules, "publish")
-        route_traffic(ctx, modules)
+        with timed(ctx, "switch"):
+            ctx.plan.run("switch current",  # and the traffic to the handover, already warm
+                         handover.take_traffic_command(ctx, ctx.service, helper, release_dir) if web
+                         else shell.switch_symlink(paths.current, release_dir))
+        run_hooks(ctx, modules, "publish")  # the service restarts onto the release: no traffic waits for it
+        if web:
+            with timed(ctx, "switch"):
+                ctx.plan.run(f"route traffic back to {ctx.service.name}, stop {helper.service}",
+                             handover.hand_back_command(ctx, ctx.service, helper))
+            run_hooks(ctx, modules, "route_traffic")
+        else:
+            route_traffic(ctx, modules)
         run_hooks(ctx, modules, "verify")
 
     info = release_info(ctx)
@@ -189,10 +225,21 @@ def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any],
     audit.update(release=target, rolled_back_from=current, commit=state["releases"][target].get("commit"))
     if ctx.plan.dry_run:
         return f"would roll back from {current} to {target}"
-    _switch_and_restart(ctx, target, f"switch current to {target} and restart")
-    ctx.code_dir = paths.release_dir(target)
-    with UndoOnFailure(f"restore release {current}",
-                       lambda: _switch_and_restart(ctx, current, f"restore release {current}")):
+    target_dir = paths.release_dir(target)
+    ctx.code_dir = target_dir
+    helper = handover.handover_service(ctx.service)
+    with UndoOnFailure(f"restore release {current}", lambda: _restore(ctx, current, f"restore release {current}")):
+        if _serves_web(ctx):
+            _start_handover(ctx, target_dir)
+            with timed(ctx, "switch"):  # one round trip: to the handover, restart onto the target, back
+                ctx.plan.run(
+                    f"switch to {target} through {helper.service}",
+                    f"{handover.route_to(ctx, helper.socket_path)} && "
+                    f"{handover.restart_command(ctx, ctx.service, target_dir)} && "
+                    f"{handover.hand_back_command(ctx, ctx.service, helper)}",
+                )
+        else:
+            ctx.plan.run(f"switch current to {target}", shell.switch_symlink(paths.current, target_dir))
         run_hooks(ctx, modules, "verify")
     state["releases"][current]["rolled_back"] = True
     state["current"] = target

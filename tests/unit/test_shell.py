@@ -187,58 +187,28 @@ def test_health_check_values_arrive_byte_for_byte(rsh, value: str) -> None:
     assert argv[argv.index("--unix-socket") + 1] == value
 
 
-# --- the gate: a private gunicorn -----------------------------------------------------------------
+# --- the gate's check: the handover's gunicorn must stay up ----------------------------------------
 
 
-def fake_venv(root: Path, body: str) -> Path:
-    venv = root / "venv $(touch MARKER)"
-    (venv / "bin").mkdir(parents=True)
-    gunicorn = venv / "bin" / "gunicorn"
-    gunicorn.write_text("#!/bin/sh\n" + body)
-    gunicorn.chmod(0o755)
-    return venv
-
-
-def gate(root: Path, venv: Path, **overrides: str) -> str:
-    project = root / "project 'x'"
-    project.mkdir(exist_ok=True)
-    env_file = root / "env `touch MARKER`"
-    env_file.write_text(shell.render_env_file({"SECRET": "s3cr3t $(touch MARKER)"}))
-    values = dict(venv_dir=str(venv), project_dir=str(project), env_file=str(env_file), wsgi="app.wsgi:application",
-                  socket=str(root / "check.sock"), log=str(root / "check; touch MARKER.log"),
-                  host_header="app.example.com", path="/health/", attempts=5)
-    values.update(overrides)
-    return shell.gate_check(**values)
-
-
-def test_gate_runs_the_release_with_its_environment_and_stops_it(rsh, tmp_path: Path) -> None:
-    venv = fake_venv(tmp_path, 'printf "%s\\n" "$PWD" "$SECRET" "$@" > started; echo $$ > pid; exec sleep 30\n')
-    rsh.answers({"http://app.example.com/health/": [(0, ""), (200, "")]})
-    run = rsh.run(gate(tmp_path, venv))
-    assert run.returncode == 0, run.stderr
-    assert rsh.injected() == []
-    started = (tmp_path / "project 'x'" / "started").read_text().splitlines()
-    assert started == [str(tmp_path / "project 'x'"), "s3cr3t $(touch MARKER)", "app.wsgi:application",
-                       "--bind", f"unix:{tmp_path / 'check.sock'}", "--workers", "1", "--timeout", "30"]
-    pid = int((tmp_path / "project 'x'" / "pid").read_text())
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)  # the private gunicorn is gone when the check ends
-    assert "s3cr3t" not in " ".join(json.dumps(call) for call in run.calls)  # secrets never on argv
-
-
-def test_gate_reports_a_release_that_does_not_start(rsh, tmp_path: Path) -> None:
-    venv = fake_venv(tmp_path, 'echo "ModuleNotFoundError: No module named nope" >&2; exit 3\n')
-    rsh.answers({"*": [(0, "")]})
-    run = rsh.run(gate(tmp_path, venv, attempts=40))
+@pytest.mark.parametrize("pid", ["none", "exited"])
+def test_health_check_reports_a_release_that_does_not_start(rsh, tmp_path: Path, pid: str) -> None:
+    log = tmp_path / "handover; touch MARKER.log"
+    log.write_text("ModuleNotFoundError: No module named nope\n")
+    rsh.answers({"*": [(0, "")]})  # nothing answers: only the watched process can end the wait early
+    start = "pid=none" if pid == "none" else "sh -c 'exit 3' & pid=$!; wait $pid"
+    check = shell.health_check("app.example.com", "/h/", attempts=40, interval=0, pid="$pid", log=str(log))
+    run = rsh.run(f"{start}; {check}")
     assert run.returncode == 1
     assert "did not start" in run.stderr and "No module named nope" in run.stderr
+    assert rsh.injected() == []
 
 
-def test_gate_refuses_a_release_that_answers_500(rsh, tmp_path: Path) -> None:
-    venv = fake_venv(tmp_path, "exec sleep 30\n")
-    rsh.answers({"*": [(500, "")]})
-    run = rsh.run(gate(tmp_path, venv))
-    assert run.returncode == 1 and "HTTP 500" in run.stderr
+def test_health_check_keeps_waiting_while_the_watched_process_lives(rsh) -> None:
+    rsh.answers({"*": [(0, ""), (0, ""), (200, "")]})
+    run = rsh.run(f"sleep 30 & pid=$!; {shell.health_check('app.example.com', '/h/', attempts=5, interval=0, pid='$pid')}; "
+                  "status=$?; kill $pid; exit $status")
+    assert run.returncode == 0, run.stderr
+    assert len(run.argv_of("curl")) == 3
 
 
 # --- links, locks, files ----------------------------------------------------------------------

@@ -1,0 +1,111 @@
+"""zero_downtime's handover: the warm gunicorn carries the traffic while the service restarts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+
+from djaploy.context import CommandResult, HostContext
+from djaploy.errors import RemoteError
+from djaploy.modules.base import BaseModule, load_modules
+from djaploy.strategies import zero_downtime
+from djaploy.strategies.handover import drain_command, hand_back_command, handover_service, start_command
+from tests.unit.conftest import MODULE_A, MODULE_B, RecordingPlan, make_ctx, make_target
+
+STATE_FILE = "/home/shop/apps/shop/.djaploy/state.json"
+
+
+def test_deploy_moves_traffic_to_the_handover_before_publish_and_back_after_it() -> None:
+    ctx = make_ctx()
+    zero_downtime.deploy(ctx, load_modules([MODULE_A, MODULE_B]), {})
+    steps = ctx.plan.steps
+    back = next(step for step in steps if step.startswith("route traffic back to shop"))
+    assert steps.index("switch current") < steps.index("a.publish") < steps.index(back) < steps.index("a.route_traffic")
+    switch = next(c for c in ctx.plan.commands if "/live.sock" in c and "current.djaploy-tmp" in c)
+    assert "/run/shop-handover/shop.sock" in switch and "systemctl stop --no-block shop.service" in switch
+    hand_back = next(c for c in ctx.plan.commands if "systemctl stop --no-block shop-handover.service" in c)
+    # checked through its own socket first, then the link, then the drain, then the stop
+    positions = [hand_back.index(part) for part in ("--socket /run/shop/shop.sock", "/live.sock", "ss -Hxl", "stop --no-block")]
+    assert positions == sorted(positions)
+
+
+def test_rollback_is_one_switch_round_trip_after_the_gate() -> None:
+    state: dict[str, Any] = {"strategy": "zero_downtime", "current": "v7", "order": ["v6", "v7"],
+                             "releases": {"v6": {"commit": "a"}, "v7": {"commit": "b"}}}
+    plan = RecordingPlan(files={STATE_FILE: (json.dumps(state), "root", "644")})
+    ctx = make_ctx(plan)
+    zero_downtime.rollback(ctx, load_modules([MODULE_A, MODULE_B]), {})
+    gate = next(i for i, step in enumerate(plan.steps) if step.startswith("health gate"))
+    switch = plan.steps.index("switch to v6 through shop-handover.service")
+    assert gate < switch < plan.steps.index("a.verify")
+    command = next(c for c in plan.commands if "systemctl restart shop.service" in c)
+    order = [command.index(part) for part in ("/run/shop-handover/shop.sock", "releases/v6", "systemctl restart shop.service",
+                                              "--socket /run/shop/shop.sock", "stop --no-block shop-handover.service")]
+    assert order == sorted(order)
+
+
+def test_handover_runs_the_release_with_its_env_file_and_never_puts_values_on_argv() -> None:
+    ctx = make_ctx(target=make_target(secrets={"DJANGO_SECRET_KEY": "s3cr3t-value"}))
+    assert ctx.target.secrets == {"DJANGO_SECRET_KEY": "s3cr3t-value"}
+    service = ctx.paths.service_for("zero_downtime")
+    command = start_command(ctx, handover_service(service), project_dir="/srv/r 1", env_file="/srv/r 1/.djaploy-env",
+                            venv="/srv/r 1/.djaploy-venv")
+    assert "systemd-run" in command and "'--property=EnvironmentFile=/srv/r 1/.djaploy-env'" in command
+    assert "'--property=WorkingDirectory=/srv/r 1'" in command and "--property=User=shop" in command
+    assert "--pid \"$pid\"" in command  # a release that exits is reported as not started
+    assert "s3cr3t-value" not in command
+
+
+def test_drain_waits_for_the_accept_queue_of_that_socket_only() -> None:
+    helper = handover_service(make_ctx().paths.service_for("zero_downtime"))
+    assert "ss -Hxl src /run/shop-handover/shop.sock" in drain_command(helper)
+    assert drain_command(helper) in hand_back_command(make_ctx(), make_ctx().paths.service_for("zero_downtime"), helper)
+
+
+class FailingVerify(BaseModule):
+    name = "failing"
+
+    def verify(self, ctx: HostContext) -> None:
+        raise RemoteError(ctx.target.name, "failing: health", "HTTP 500")
+
+
+@dataclass
+class LiveV6(RecordingPlan):
+    """A host serving release v6 (its folder on disk)."""
+
+    def query(self, command: str, *, as_user: str | None = None) -> CommandResult:
+        if command.startswith("ls -1 "):
+            return CommandResult(True, "v6\n")
+        return super().query(command, as_user=as_user)
+
+
+V6_LIVE = {"strategy": "zero_downtime", "current": "v6", "order": ["v6"], "releases": {"v6": {"commit": "a"}}}
+
+
+def test_a_failure_after_the_switch_puts_the_previous_release_back_on_the_service_in_one_step() -> None:
+    plan = LiveV6(files={STATE_FILE: (json.dumps(V6_LIVE), "root", "644")})
+    ctx = make_ctx(plan)
+    with pytest.raises(RemoteError):
+        zero_downtime.deploy(ctx, [FailingVerify()], {})
+    assert plan.steps[-1] == "restore release v6"
+    undo = plan.commands[-1]
+    order = [undo.index(part) for part in ("releases/v6", "systemctl restart shop.service", "/live.sock",
+                                           "stop shop-handover.service", "rm -rf /home/shop/apps/shop/releases/v7")]
+    assert order == sorted(order)
+
+
+@pytest.mark.parametrize("operation", ["deploy", "rollback"])
+def test_a_worker_host_moves_only_current_and_runs_no_handover(operation: str) -> None:
+    state = {"strategy": "zero_downtime", "current": "v7", "order": ["v6", "v7"],
+             "releases": {"v6": {"commit": "a"}, "v7": {"commit": "b"}}}
+    plan = LiveV6(files={STATE_FILE: (json.dumps(V6_LIVE if operation == "deploy" else state), "root", "644")})
+    ctx = make_ctx(plan, target=replace(make_target(), roles=("worker",)))  # one host of a fleet
+    getattr(zero_downtime, operation)(ctx, load_modules([MODULE_A, MODULE_B]), {})
+    assert not any("handover" in command for command in plan.commands)
+    assert not any(step.startswith("health gate") for step in plan.steps)
+    release = "v7" if operation == "deploy" else "v6"
+    switch = next(c for c in plan.commands if "current.djaploy-tmp" in c)
+    assert f"releases/{release}" in switch and "systemctl" not in switch
