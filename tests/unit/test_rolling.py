@@ -294,10 +294,10 @@ def test_a_failed_batch_stops_the_fleet_discards_the_later_batches_and_reverts_t
     assert isinstance(outcome.errors["web2"], RemoteError)
     assert isinstance(outcome.errors["web3"], Stopped) and "not switched: batch 2 (web2) failed" in str(outcome.errors["web3"])
     assert isinstance(outcome.errors["web1"], Stopped) and "reverted (rolled back from v7 to v6)" in str(outcome.errors["web1"])
-    assert order("switch current", "drain", "ready", "remove release v7", "workers:") == [
+    assert order("switch", "drain", "ready", "remove release v7", "workers:") == [
         ("lb1", "drain web1"), ("web1", "switch current"), ("lb1", "ready web1"),
         ("lb1", "drain web2"), ("web2", "remove release v7"), ("lb1", "ready web2"),  # it still serves v6
-        ("lb1", "drain web1"), ("web1", "switch current to v6 and restart"), ("lb1", "ready web1"),
+        ("lb1", "drain web1"), ("web1", "switch to v6 through shop-handover.service"), ("lb1", "ready web1"),
         ("web3", "remove release v7"),  # staged, never switched
     ]  # and no worker restarted onto a release that did not stay
     assert any("(the canary)" not in note and "batch 2 (web2) failed" in note for note in outcome.notes)
@@ -330,6 +330,6 @@ def test_a_fleet_rollback_goes_through_the_same_batches_without_reverts() -> Non
     runs, balancers = fleet_runs(targets, **plans)
     outcome = switch_phases(runs, plan_rollout(targets), sequential, "rollback", balancers=balancers)
     assert outcome.errors == {}
-    assert order("switch current", "drain", "ready") == [
-        ("lb1", "drain web1"), ("web1", "switch current to v6 and restart"), ("lb1", "ready web1"),
-        ("lb1", "drain web2"), ("web2", "switch current to v6 and restart"), ("lb1", "ready web2")]
+    assert order("switch", "drain", "ready") == [  # zero_downtime's rollback: one switch through its handover
+        ("lb1", "drain web1"), ("web1", "switch to v6 through shop-handover.service"), ("lb1", "ready web1"),
+        ("lb1", "drain web2"), ("web2", "switch to v6 through shop-handover.service"), ("lb1", "ready web2")]
