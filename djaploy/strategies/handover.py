@@ -38,6 +38,16 @@ def stop_command(handover: AppService, *, wait: bool = True) -> str:
     return f"{{ {stop} 2>/dev/null; {shell.systemctl('reset-failed', unit)} 2>/dev/null; true; }}"
 
 
+def wait_unloaded_command(handover: AppService, seconds: float = 10) -> str:
+    """Wait until systemd has unloaded the last handover unit: `--collect` unloads a stopped transient
+    unit asynchronously, and systemd-run refuses a name that is still loaded (seen when a deploy
+    came right after the previous one's hand-back, which stops the handover without waiting)."""
+    state = shell.systemctl("show", handover.service, flags=["-p", "LoadState", "--value"])
+    tries = max(1, round(seconds / 0.05))
+    return (f"{{ i=0; while [ \"$({state} 2>/dev/null)\" = loaded ] && [ $i -lt {tries} ]; do "
+            f"i=$((i+1)); sleep 0.05; done; true; }}")
+
+
 def start_command(ctx: HostContext, handover: AppService, *, project_dir: str, env_file: str, venv: str,
                   attempts: int = 100) -> str:
     """Start the release in the handover unit and require a 2xx through its own socket.
@@ -60,7 +70,7 @@ def start_command(ctx: HostContext, handover: AppService, *, project_dir: str, e
                                label=f"health gate {target.health_check_path} (the release in {handover.service})")
     main_pid = shell.systemctl("show", handover.service, flags=["-p", "MainPID", "--value"])
     # No pid (gunicorn already exited): "none" makes the check report that the release did not start.
-    return (f"{stop_command(handover)} && {shell.join(run)} && pid=$({main_pid}) && "
+    return (f"{stop_command(handover)} && {wait_unloaded_command(handover)} && {shell.join(run)} && pid=$({main_pid}) && "
             f"{{ [ \"${{pid:-0}}\" != 0 ] || pid=none; }} && {check}")
 
 

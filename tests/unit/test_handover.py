@@ -109,3 +109,28 @@ def test_a_worker_host_moves_only_current_and_runs_no_handover(operation: str) -
     release = "v7" if operation == "deploy" else "v6"
     switch = next(c for c in plan.commands if "current.djaploy-tmp" in c)
     assert f"releases/{release}" in switch and "systemctl" not in switch
+
+
+LOADED_THEN_GONE = """#!/bin/sh
+# systemctl stand-in: `show -p LoadState` says "loaded" for the first LOADED_TIMES calls, then "not-found"
+count=$(cat "$0.count" 2>/dev/null || echo 0); count=$((count+1)); echo "$count" > "$0.count"
+if [ "$count" -le "${LOADED_TIMES:-3}" ]; then echo loaded; else echo not-found; fi
+"""
+
+
+@pytest.mark.parametrize(("loaded_times", "seconds", "expected_calls"), [(3, 1.0, 4), (1000, 0.2, 5)])
+def test_the_next_handover_waits_until_systemd_unloaded_the_last_one(tmp_path, monkeypatch, loaded_times: int,
+                                                                      seconds: float, expected_calls: int) -> None:
+    from tests.unit.recording_shell import RecordingShell
+
+    from djaploy.strategies.handover import wait_unloaded_command
+
+    shell = RecordingShell(tmp_path, programs=())
+    shell._install("systemctl", LOADED_THEN_GONE)
+    monkeypatch.setenv("LOADED_TIMES", str(loaded_times))
+    helper = handover_service(make_ctx().paths.service_for("zero_downtime"))
+    # 3 "loaded" answers: polled until unloaded; always loaded: gives up after its bound (0.2 s: 4 waits)
+    run = shell.run(wait_unloaded_command(helper, seconds=seconds))
+    assert run.returncode == 0
+    assert int((tmp_path / "bin" / "systemctl.count").read_text()) == expected_calls
+    assert wait_unloaded_command(helper) in start_command(make_ctx(), helper, project_dir="/p", env_file="/e", venv="/v")
