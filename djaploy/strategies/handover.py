@@ -48,9 +48,10 @@ def wait_unloaded_command(handover: AppService, seconds: float = 10) -> str:
             f"i=$((i+1)); sleep 0.05; done; true; }}")
 
 
-def start_command(ctx: HostContext, handover: AppService, *, project_dir: str, env_file: str, venv: str,
-                  attempts: int = 100) -> str:
-    """Start the release in the handover unit and require a 2xx through its own socket.
+def start_command(ctx: HostContext, handover: AppService, *, service: AppService, project_dir: str, env_file: str,
+                  venv: str, attempts: int = 100) -> str:
+    """Start the release in the handover unit and require a 2xx through its own socket (a handover
+    left serving by an interrupted deploy first gives `service` the traffic back).
 
     Type=exec: systemd-run returns once gunicorn runs; the health check watches its pid, so a
     release that does not import fails with gunicorn's own words (the log tail)."""
@@ -70,15 +71,26 @@ def start_command(ctx: HostContext, handover: AppService, *, project_dir: str, e
                                label=f"health gate {target.health_check_path} (the release in {handover.service})")
     main_pid = shell.systemctl("show", handover.service, flags=["-p", "MainPID", "--value"])
     # No pid (gunicorn already exited): "none" makes the check report that the release did not start.
-    return (f"{stop_command(handover)} && {wait_unloaded_command(handover)} && {shell.join(run)} && pid=$({main_pid}) && "
+    return (f"{reclaim_command(ctx.paths.live_link, service, handover)} && {stop_command(handover)} && "
+            f"{wait_unloaded_command(handover)} && {shell.join(run)} && pid=$({main_pid}) && "
             f"{{ [ \"${{pid:-0}}\" != 0 ] || pid=none; }} && {check}")
 
 
-def start(ctx: HostContext, handover: AppService, *, project_dir: str, env_file: str, venv: str) -> None:
+def reclaim_command(live_link: str, service: AppService, handover: AppService) -> str:
+    """A deploy stopped between the switch and the hand-back (the deployer killed) leaves the traffic
+    on its handover: send it back to the service (its socket starts it on demand, on `current`)
+    before that handover stops, so no request meets a socket that is gone."""
+    switch = shell.switch_symlink(live_link, service.socket_path)
+    return f"{{ [ \"$(readlink {shell.q(live_link)})\" != {shell.q(handover.socket_path)} ] || {{ {switch}; }}; }}"
+
+
+def start(ctx: HostContext, handover: AppService, *, service: AppService, project_dir: str, env_file: str,
+          venv: str) -> None:
     """The health gate: the release answers in its own gunicorn, which can then take the traffic."""
     with timed(ctx, "health gate"):
         ctx.plan.run(f"health gate {ctx.target.health_check_path} (release in {handover.service})",
-                     start_command(ctx, handover, project_dir=project_dir, env_file=env_file, venv=venv))
+                     start_command(ctx, handover, service=service, project_dir=project_dir, env_file=env_file,
+                                   venv=venv))
 
 
 def route_to(ctx: HostContext, socket_path: str) -> str:

@@ -82,8 +82,8 @@ def _start_handover(ctx: HostContext, release_dir: str) -> None:
     """The health gate: `release_dir` answers in the handover gunicorn, ready to take traffic."""
     assert ctx.service
     ctx.code_dir = release_dir
-    handover.start(ctx, handover.handover_service(ctx.service), project_dir=ctx.project_dir, env_file=ctx.env_file,
-                   venv=f"{release_dir}/{VENV_LINK_NAME}")
+    handover.start(ctx, handover.handover_service(ctx.service), service=ctx.service, project_dir=ctx.project_dir,
+                   env_file=ctx.env_file, venv=f"{release_dir}/{VENV_LINK_NAME}")
 
 
 def _restore(ctx: HostContext, release: str | None, step: str, remove: str | None = None) -> None:

@@ -51,7 +51,7 @@ def test_handover_runs_the_release_with_its_env_file_and_never_puts_values_on_ar
     ctx = make_ctx(target=make_target(secrets={"DJANGO_SECRET_KEY": "s3cr3t-value"}))
     assert ctx.target.secrets == {"DJANGO_SECRET_KEY": "s3cr3t-value"}
     service = ctx.paths.service_for("zero_downtime")
-    command = start_command(ctx, handover_service(service), project_dir="/srv/r 1", env_file="/srv/r 1/.djaploy-env",
+    command = start_command(ctx, handover_service(service), service=service, project_dir="/srv/r 1", env_file="/srv/r 1/.djaploy-env",
                             venv="/srv/r 1/.djaploy-venv")
     assert "systemd-run" in command and "'--property=EnvironmentFile=/srv/r 1/.djaploy-env'" in command
     assert "'--property=WorkingDirectory=/srv/r 1'" in command and "--property=User=shop" in command
@@ -133,4 +133,36 @@ def test_the_next_handover_waits_until_systemd_unloaded_the_last_one(tmp_path, m
     run = shell.run(wait_unloaded_command(helper, seconds=seconds))
     assert run.returncode == 0
     assert int((tmp_path / "bin" / "systemctl.count").read_text()) == expected_calls
-    assert wait_unloaded_command(helper) in start_command(make_ctx(), helper, project_dir="/p", env_file="/e", venv="/v")
+    service = make_ctx().paths.service_for("zero_downtime")
+    assert wait_unloaded_command(helper) in start_command(make_ctx(), helper, service=service, project_dir="/p",
+                                                          env_file="/e", venv="/v")
+
+
+
+@pytest.mark.parametrize(("serving", "after"), [("/run/shop-handover/shop.sock", "/run/shop/shop.sock"),
+                                                  ("/run/shop-blue/shop.sock", "/run/shop-blue/shop.sock"),
+                                                  (None, None)])
+def test_a_handover_left_serving_gives_the_traffic_back_before_the_next_one_stops_it(
+        tmp_path, serving: str | None, after: str | None) -> None:
+    """A deployer killed between the switch and the hand-back leaves the live link on the handover:
+    the next deploy (or rollback) must not stop that handover while it still carries the traffic
+    (another strategy's socket, a bluegreen slot, is left alone: the switch moves it later)."""
+    import subprocess
+
+    from djaploy.strategies.handover import reclaim_command
+
+    ctx = make_ctx()
+    service = ctx.paths.service_for("zero_downtime")
+    helper = handover_service(service)
+    live = tmp_path / "app 'x' $(touch MARKER)" / "live.sock"
+    live.parent.mkdir()
+    if serving:
+        live.symlink_to(serving)
+    run = subprocess.run(["sh", "-c", reclaim_command(str(live), service, helper)], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert (str(live.readlink()) if live.is_symlink() else None) == after
+    assert not (tmp_path / "MARKER").exists()
+    start = start_command(ctx, helper, service=service, project_dir="/p", env_file="/e", venv="/v")
+    assert start.startswith(reclaim_command(ctx.paths.live_link, service, helper) + " && ")
+    assert start.index("/live.sock") < start.index("systemctl stop shop-handover.service")
