@@ -79,9 +79,10 @@ def start_command(ctx: HostContext, handover: AppService, *, service: AppService
 def reclaim_command(live_link: str, service: AppService, handover: AppService) -> str:
     """A deploy stopped between the switch and the hand-back (the deployer killed) leaves the traffic
     on its handover: send it back to the service (its socket starts it on demand, on `current`)
-    before that handover stops, so no request meets a socket that is gone."""
+    before that handover stops (its accept queue drained), so no request meets a socket that is gone."""
     switch = shell.switch_symlink(live_link, service.socket_path)
-    return f"{{ [ \"$(readlink {shell.q(live_link)})\" != {shell.q(handover.socket_path)} ] || {{ {switch}; }}; }}"
+    back = f"{switch} && {drain_command(handover)}"
+    return f"{{ [ \"$(readlink {shell.q(live_link)})\" != {shell.q(handover.socket_path)} ] || {{ {back}; }}; }}"
 
 
 def start(ctx: HostContext, handover: AppService, *, service: AppService, project_dir: str, env_file: str,

@@ -247,6 +247,30 @@ def test_interrupted_venv_install_is_not_reused(project: Project, host) -> None:
     assert served_version(host) == "16"
 
 
+
+def test_a_deployer_killed_while_its_handover_serves_costs_the_next_deploy_no_request(project: Project, host) -> None:
+    """A deployer that dies between the switch and the hand-back (kill -9, a dropped connection)
+    leaves the traffic on its handover: the next deploy must take it back before stopping it."""
+    release(project, "16b")
+    command = [sys.executable, "manage.py", "deploy", "--env", ENV, "--latest"]
+    first = subprocess.Popen(command, cwd=project.root, env=project.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in first.stdout:
+        if "] switch current" in line:
+            break
+    first.send_signal(signal.SIGSTOP)  # frozen before it can send the hand-back, then killed
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert remote(host, f"readlink {APP}/live.sock").strip() == "/run/ledger-handover/ledger.sock"
+    assert served_version(host) == "16b"  # the killed deploy's handover serves
+    project.manage("unlock", "--env", ENV, check=True)
+
+    release(project, "16c")
+    result, report = deploy_under_load(project, host, "deploy", "--env", ENV, "--latest")
+    assert result.returncode == 0, result.stderr
+    assert_one_clean_switch(report, "16b", "16c")
+    assert remote(host, f"readlink {APP}/live.sock").strip() == "/run/ledger/ledger.sock"
+    assert remote(host, "systemctl is-active ledger-handover.service", check=False).strip() != "active"
+
 def test_bluegreen_stage_activate_rollback_under_load(project: Project, host) -> None:
     use_strategy(project, "bluegreen")
     project.commit("switch to bluegreen")

@@ -165,4 +165,4 @@ def test_a_handover_left_serving_gives_the_traffic_back_before_the_next_one_stop
     assert not (tmp_path / "MARKER").exists()
     start = start_command(ctx, helper, service=service, project_dir="/p", env_file="/e", venv="/v")
     assert start.startswith(reclaim_command(ctx.paths.live_link, service, helper) + " && ")
-    assert start.index("/live.sock") < start.index("systemctl stop shop-handover.service")
+    assert start.index("/live.sock") < start.index("ss -Hxl") < start.index("systemctl stop shop-handover.service")
