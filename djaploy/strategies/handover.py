@@ -2,17 +2,22 @@
 
 Restarting the socket-activated service makes every request wait in the socket's backlog until
 the new gunicorn is up (about half a second). Instead the release to go live first runs in a
-transient systemd unit, ``{service}-handover``, on its own socket; once it answers its health
+transient systemd unit, ``{service}-handover@<id>``, on its own socket; once it answers its health
 check there (this is the health gate), the live link is swapped to that socket (atomic, as
 bluegreen switches), the app's service restarts onto the release with no traffic on it, is
 checked through its own socket, the live link is swapped back, and the handover stops
 gracefully (TERM: its in-flight requests finish). Steady state is unchanged: one service,
 `{service}.service`, serving through the live link.
+
+Each handover has a name of its own (`<id>`: random): systemd unloads a stopped transient unit
+only when it gets round to it (seconds later, or not until something touches the unit again),
+and systemd-run refuses a name that is still loaded. Starting one stops every earlier one.
 """
 
 from __future__ import annotations
 
 import posixpath
+import secrets
 
 from djaploy import shell
 from djaploy.context import HostContext
@@ -20,10 +25,21 @@ from djaploy.layout import AppService
 from djaploy.strategies.common import timed
 
 
-def handover_service(service: AppService) -> AppService:
-    """The transient unit and its socket (in a runtime folder systemd creates and removes)."""
-    name = f"{service.name}-handover"
-    return AppService(name, f"/run/{name}/{posixpath.basename(service.socket_path)}", service.code_link)
+def handover_service(service: AppService, instance: str | None = None) -> AppService:
+    """A new transient unit and its socket (in a runtime folder systemd creates and removes)."""
+    instance = instance or secrets.token_hex(4)
+    folder = f"/run/{service.name}-handover-{instance}"
+    return AppService(f"{service.name}-handover@{instance}", f"{folder}/{posixpath.basename(service.socket_path)}",
+                      service.code_link)
+
+
+def label(service: AppService) -> str:
+    """How steps name the handovers of `service` (whatever their ids)."""
+    return f"{service.name}-handover"
+
+
+def _runtime_directory(handover: AppService) -> str:
+    return posixpath.basename(posixpath.dirname(handover.socket_path))
 
 
 def log_path(ctx: HostContext) -> str:
@@ -33,19 +49,18 @@ def log_path(ctx: HostContext) -> str:
 def stop_command(handover: AppService, *, wait: bool = True) -> str:
     """Stop the handover gracefully; nothing when it is not running (or left over, failed).
     Without `wait` its in-flight requests finish after the command returns (systemd stops it)."""
-    unit = handover.service
+    return _stop(handover.service, wait=wait)
+
+
+def stop_all_command(service: AppService) -> str:
+    """Stop every handover of `service` still loaded (systemctl matches the pattern against loaded
+    units: a left-over, one still finishing its requests), and wait until they stopped."""
+    return _stop(f"{label(service)}@*.service", wait=True)
+
+
+def _stop(unit: str, *, wait: bool) -> str:
     stop = shell.systemctl("stop", unit, flags=[] if wait else ["--no-block"])
     return f"{{ {stop} 2>/dev/null; {shell.systemctl('reset-failed', unit)} 2>/dev/null; true; }}"
-
-
-def wait_unloaded_command(handover: AppService, seconds: float = 10) -> str:
-    """Wait until systemd has unloaded the last handover unit: `--collect` unloads a stopped transient
-    unit asynchronously, and systemd-run refuses a name that is still loaded (seen when a deploy
-    came right after the previous one's hand-back, which stops the handover without waiting)."""
-    state = shell.systemctl("show", handover.service, flags=["-p", "LoadState", "--value"])
-    tries = max(1, round(seconds / 0.05))
-    return (f"{{ i=0; while [ \"$({state} 2>/dev/null)\" = loaded ] && [ $i -lt {tries} ]; do "
-            f"i=$((i+1)); sleep 0.05; done; true; }}")
 
 
 def start_command(ctx: HostContext, handover: AppService, *, service: AppService, project_dir: str, env_file: str,
@@ -58,7 +73,7 @@ def start_command(ctx: HostContext, handover: AppService, *, service: AppService
     target, log = ctx.target, log_path(ctx)
     properties = {
         "Type": "exec", "User": target.app_user, "Group": target.app_user, "WorkingDirectory": project_dir,
-        "EnvironmentFile": env_file, "RuntimeDirectory": handover.name, "KillSignal": "SIGTERM",
+        "EnvironmentFile": env_file, "RuntimeDirectory": _runtime_directory(handover), "KillSignal": "SIGTERM",
         "KillMode": "mixed", "TimeoutStopSec": "35", "PrivateTmp": "true", "NoNewPrivileges": "true",
         "StandardOutput": f"truncate:{log}", "StandardError": "inherit",
     }
@@ -71,25 +86,25 @@ def start_command(ctx: HostContext, handover: AppService, *, service: AppService
                                label=f"health gate {target.health_check_path} (the release in {handover.service})")
     main_pid = shell.systemctl("show", handover.service, flags=["-p", "MainPID", "--value"])
     # No pid (gunicorn already exited): "none" makes the check report that the release did not start.
-    return (f"{reclaim_command(ctx.paths.live_link, service, handover)} && {stop_command(handover)} && "
-            f"{wait_unloaded_command(handover)} && {shell.join(run)} && pid=$({main_pid}) && "
+    return (f"{reclaim_command(ctx.paths.live_link, service)} && {stop_all_command(service)} && "
+            f"{shell.join(run)} && pid=$({main_pid}) && "
             f"{{ [ \"${{pid:-0}}\" != 0 ] || pid=none; }} && {check}")
 
 
-def reclaim_command(live_link: str, service: AppService, handover: AppService) -> str:
+def reclaim_command(live_link: str, service: AppService) -> str:
     """A deploy stopped between the switch and the hand-back (the deployer killed) leaves the traffic
     on its handover: send it back to the service (its socket starts it on demand, on `current`)
     before that handover stops (its accept queue drained), so no request meets a socket that is gone."""
-    switch = shell.switch_symlink(live_link, service.socket_path)
-    back = f"{switch} && {drain_command(handover)}"
-    return f"{{ [ \"$(readlink {shell.q(live_link)})\" != {shell.q(handover.socket_path)} ] || {{ {back}; }}; }}"
+    pattern = f"{shell.q(f'/run/{label(service)}-')}*{shell.q('/' + posixpath.basename(service.socket_path))}"
+    back = shell.switch_symlink(live_link, service.socket_path) + " && " + _drain('"$old"')
+    return f"{{ old=$(readlink {shell.q(live_link)}); case \"$old\" in {pattern}) {back} ;; esac; }}"
 
 
 def start(ctx: HostContext, handover: AppService, *, service: AppService, project_dir: str, env_file: str,
           venv: str) -> None:
     """The health gate: the release answers in its own gunicorn, which can then take the traffic."""
     with timed(ctx, "health gate"):
-        ctx.plan.run(f"health gate {ctx.target.health_check_path} (release in {handover.service})",
+        ctx.plan.run(f"health gate {ctx.target.health_check_path} (release in {label(service)})",
                      start_command(ctx, handover, service=service, project_dir=project_dir, env_file=env_file,
                                    venv=venv))
 
@@ -118,7 +133,11 @@ def drain_command(handover: AppService, seconds: float = 5) -> str:
     """Wait until no connection waits in the handover's accept queue. Once the live link moved no
     new one can arrive (the kernel resolves the link at connect()), but the ones queued before
     would be reset when gunicorn closes its socket on TERM; the ones accepted finish."""
-    queued = f"ss -Hxl src {shell.q(handover.socket_path)} | awk '{{print $3}}'"
+    return _drain(shell.q(handover.socket_path), seconds)
+
+
+def _drain(socket_word: str, seconds: float = 5) -> str:
+    queued = f"ss -Hxl src {socket_word} | awk '{{print $3}}'"
     tries = int(seconds / 0.02)
     return (f"{{ i=0; while [ \"$({queued})\" != 0 ] && [ \"$({queued})\" != '' ] && [ $i -lt {tries} ]; do "
             f"i=$((i+1)); sleep 0.02; done; true; }}")
@@ -129,8 +148,8 @@ def restart_command(ctx: HostContext, service: AppService, release_dir: str) -> 
     return f"{shell.switch_symlink(ctx.paths.current, release_dir)} && {shell.systemctl('restart', service.service)}"
 
 
-def restore_command(ctx: HostContext, service: AppService, handover: AppService, previous: str | None) -> str:
+def restore_command(ctx: HostContext, service: AppService, previous: str | None) -> str:
     """After a failure once traffic moved: the previous release back on the service (a restart:
     the one brief wait, on the failure path only), traffic back to the service, no handover."""
     restart = f"{restart_command(ctx, service, previous)} && " if previous else ""
-    return f"{restart}{route_to(ctx, service.socket_path)} && {stop_command(handover)}"
+    return f"{restart}{route_to(ctx, service.socket_path)} && {stop_all_command(service)}"

@@ -22,7 +22,7 @@ from typing import Any
 from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError
-from djaploy.layout import VENV_LINK_NAME
+from djaploy.layout import VENV_LINK_NAME, AppService
 from djaploy.modules.base import BaseModule
 from djaploy.state import state_of, write_state
 from djaploy.strategies import handover
@@ -78,12 +78,12 @@ def _serves_web(ctx: HostContext) -> bool:
     return "web" in ctx.target.roles
 
 
-def _start_handover(ctx: HostContext, release_dir: str) -> None:
-    """The health gate: `release_dir` answers in the handover gunicorn, ready to take traffic."""
+def _start_handover(ctx: HostContext, helper: AppService, release_dir: str) -> None:
+    """The health gate: `release_dir` answers in the handover gunicorn `helper`, ready to take traffic."""
     assert ctx.service
     ctx.code_dir = release_dir
-    handover.start(ctx, handover.handover_service(ctx.service), service=ctx.service, project_dir=ctx.project_dir,
-                   env_file=ctx.env_file, venv=f"{release_dir}/{VENV_LINK_NAME}")
+    handover.start(ctx, helper, service=ctx.service, project_dir=ctx.project_dir, env_file=ctx.env_file,
+                   venv=f"{release_dir}/{VENV_LINK_NAME}")
 
 
 def _restore(ctx: HostContext, release: str | None, step: str, remove: str | None = None) -> None:
@@ -91,7 +91,7 @@ def _restore(ctx: HostContext, release: str | None, step: str, remove: str | Non
     assert ctx.service
     previous = ctx.paths.release_dir(release) if release else None
     if _serves_web(ctx):
-        commands = [handover.restore_command(ctx, ctx.service, handover.handover_service(ctx.service), previous)]
+        commands = [handover.restore_command(ctx, ctx.service, previous)]
     else:
         commands = [shell.switch_symlink(ctx.paths.current, previous)] if previous else []
     if remove:
@@ -137,7 +137,7 @@ def discard(ctx: HostContext, staged: Staged) -> None:
         return
     assert ctx.service
     removal = f"rm -rf {shell.q(ctx.paths.release_dir(staged.name))}"
-    stop = f"{handover.stop_command(handover.handover_service(ctx.service))}; " if _serves_web(ctx) else ""
+    stop = f"{handover.stop_all_command(ctx.service)}; " if _serves_web(ctx) else ""
     ctx.plan.run(f"remove release {staged.name}", stop + removal)
 
 
@@ -151,7 +151,7 @@ def go_live(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], 
     web, helper = _serves_web(ctx), handover.handover_service(ctx.service)
     if web:
         with UndoOnFailure(f"remove release {name}", lambda: discard(ctx, staged)):
-            _start_handover(ctx, release_dir)
+            _start_handover(ctx, helper, release_dir)
     if ctx.plan.dry_run:
         return f"release {name} would go live"
 
@@ -166,7 +166,7 @@ def go_live(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], 
         run_hooks(ctx, modules, "publish")  # the service restarts onto the release: no traffic waits for it
         if web:
             with timed(ctx, "switch"):
-                ctx.plan.run(f"route traffic back to {ctx.service.name}, stop {helper.service}",
+                ctx.plan.run(f"route traffic back to {ctx.service.name}, stop {handover.label(ctx.service)}",
                              handover.hand_back_command(ctx, ctx.service, helper))
             run_hooks(ctx, modules, "route_traffic")
         else:
@@ -230,10 +230,10 @@ def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any],
     helper = handover.handover_service(ctx.service)
     with UndoOnFailure(f"restore release {current}", lambda: _restore(ctx, current, f"restore release {current}")):
         if _serves_web(ctx):
-            _start_handover(ctx, target_dir)
+            _start_handover(ctx, helper, target_dir)
             with timed(ctx, "switch"):  # one round trip: to the handover, restart onto the target, back
                 ctx.plan.run(
-                    f"switch to {target} through {helper.service}",
+                    f"switch to {target} through {handover.label(ctx.service)}",
                     f"{handover.route_to(ctx, helper.socket_path)} && "
                     f"{handover.restart_command(ctx, ctx.service, target_dir)} && "
                     f"{handover.hand_back_command(ctx, ctx.service, helper)}",

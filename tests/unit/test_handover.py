@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,8 +26,9 @@ def test_deploy_moves_traffic_to_the_handover_before_publish_and_back_after_it()
     back = next(step for step in steps if step.startswith("route traffic back to shop"))
     assert steps.index("switch current") < steps.index("a.publish") < steps.index(back) < steps.index("a.route_traffic")
     switch = next(c for c in ctx.plan.commands if "/live.sock" in c and "current.djaploy-tmp" in c)
-    assert "/run/shop-handover/shop.sock" in switch and "systemctl stop --no-block shop.service" in switch
-    hand_back = next(c for c in ctx.plan.commands if "systemctl stop --no-block shop-handover.service" in c)
+    socket = re.search(r"/run/shop-handover-([0-9a-f]{8})/shop\.sock", switch)
+    assert socket and "systemctl stop --no-block shop.service" in switch
+    hand_back = next(c for c in ctx.plan.commands if f"systemctl stop --no-block shop-handover@{socket[1]}.service" in c)
     # checked through its own socket first, then the link, then the drain, then the stop
     positions = [hand_back.index(part) for part in ("--socket /run/shop/shop.sock", "/live.sock", "ss -Hxl", "stop --no-block")]
     assert positions == sorted(positions)
@@ -39,11 +41,14 @@ def test_rollback_is_one_switch_round_trip_after_the_gate() -> None:
     ctx = make_ctx(plan)
     zero_downtime.rollback(ctx, load_modules([MODULE_A, MODULE_B]), {})
     gate = next(i for i, step in enumerate(plan.steps) if step.startswith("health gate"))
-    switch = plan.steps.index("switch to v6 through shop-handover.service")
+    switch = plan.steps.index("switch to v6 through shop-handover")
     assert gate < switch < plan.steps.index("a.verify")
     command = next(c for c in plan.commands if "systemctl restart shop.service" in c)
-    order = [command.index(part) for part in ("/run/shop-handover/shop.sock", "releases/v6", "systemctl restart shop.service",
-                                              "--socket /run/shop/shop.sock", "stop --no-block shop-handover.service")]
+    instance = re.search(r"/run/shop-handover-([0-9a-f]{8})/shop\.sock", command)[1]
+    assert f"--unit=shop-handover@{instance}" in plan.commands[gate]  # the unit the gate started
+    order = [command.index(part) for part in (f"/run/shop-handover-{instance}/shop.sock", "releases/v6",
+                                              "systemctl restart shop.service", "--socket /run/shop/shop.sock",
+                                              f"stop --no-block shop-handover@{instance}.service")]
     assert order == sorted(order)
 
 
@@ -60,8 +65,8 @@ def test_handover_runs_the_release_with_its_env_file_and_never_puts_values_on_ar
 
 
 def test_drain_waits_for_the_accept_queue_of_that_socket_only() -> None:
-    helper = handover_service(make_ctx().paths.service_for("zero_downtime"))
-    assert "ss -Hxl src /run/shop-handover/shop.sock" in drain_command(helper)
+    helper = handover_service(make_ctx().paths.service_for("zero_downtime"), "abc")
+    assert "ss -Hxl src /run/shop-handover-abc/shop.sock" in drain_command(helper)
     assert drain_command(helper) in hand_back_command(make_ctx(), make_ctx().paths.service_for("zero_downtime"), helper)
 
 
@@ -93,7 +98,7 @@ def test_a_failure_after_the_switch_puts_the_previous_release_back_on_the_servic
     assert plan.steps[-1] == "restore release v6"
     undo = plan.commands[-1]
     order = [undo.index(part) for part in ("releases/v6", "systemctl restart shop.service", "/live.sock",
-                                           "stop shop-handover.service", "rm -rf /home/shop/apps/shop/releases/v7")]
+                                           "stop 'shop-handover@*.service'", "rm -rf /home/shop/apps/shop/releases/v7")]
     assert order == sorted(order)
 
 
@@ -111,36 +116,24 @@ def test_a_worker_host_moves_only_current_and_runs_no_handover(operation: str) -
     assert f"releases/{release}" in switch and "systemctl" not in switch
 
 
-LOADED_THEN_GONE = """#!/bin/sh
-# systemctl stand-in: `show -p LoadState` says "loaded" for the first LOADED_TIMES calls, then "not-found"
-count=$(cat "$0.count" 2>/dev/null || echo 0); count=$((count+1)); echo "$count" > "$0.count"
-if [ "$count" -le "${LOADED_TIMES:-3}" ]; then echo loaded; else echo not-found; fi
-"""
+def test_each_handover_has_a_name_of_its_own_and_the_next_stops_every_earlier_one_first() -> None:
+    """systemd unloads a stopped transient unit when it gets round to it, and systemd-run refuses a
+    name still loaded: a rolling deploy right after a hand-back failed with 'already loaded'."""
+    ctx = make_ctx()
+    service = ctx.paths.service_for("zero_downtime")
+    first, second = handover_service(service), handover_service(service)
+    assert first.name != second.name and first.socket_path != second.socket_path
+    assert re.fullmatch(r"shop-handover@[0-9a-f]{8}", first.name)
+    assert re.fullmatch(r"/run/shop-handover-[0-9a-f]{8}/shop\.sock", first.socket_path)
+    command = start_command(ctx, second, service=service, project_dir="/p", env_file="/e", venv="/v")
+    stop = "systemctl stop 'shop-handover@*.service'"
+    assert stop in command and command.index(stop) < command.index("systemd-run")
+    assert f"--unit={second.name}" in command and f"--property=RuntimeDirectory={second.socket_path.split('/')[2]}" in command
+    assert first.name not in command
 
-
-@pytest.mark.parametrize(("loaded_times", "seconds", "expected_calls"), [(3, 1.0, 4), (1000, 0.2, 5)])
-def test_the_next_handover_waits_until_systemd_unloaded_the_last_one(tmp_path, monkeypatch, loaded_times: int,
-                                                                      seconds: float, expected_calls: int) -> None:
-    from tests.unit.recording_shell import RecordingShell
-
-    from djaploy.strategies.handover import wait_unloaded_command
-
-    shell = RecordingShell(tmp_path, programs=())
-    shell._install("systemctl", LOADED_THEN_GONE)
-    monkeypatch.setenv("LOADED_TIMES", str(loaded_times))
-    helper = handover_service(make_ctx().paths.service_for("zero_downtime"))
-    # 3 "loaded" answers: polled until unloaded; always loaded: gives up after its bound (0.2 s: 4 waits)
-    run = shell.run(wait_unloaded_command(helper, seconds=seconds))
-    assert run.returncode == 0
-    assert int((tmp_path / "bin" / "systemctl.count").read_text()) == expected_calls
-    service = make_ctx().paths.service_for("zero_downtime")
-    assert wait_unloaded_command(helper) in start_command(make_ctx(), helper, service=service, project_dir="/p",
-                                                          env_file="/e", venv="/v")
-
-
-
-@pytest.mark.parametrize(("serving", "after"), [("/run/shop-handover/shop.sock", "/run/shop/shop.sock"),
+@pytest.mark.parametrize(("serving", "after"), [("/run/shop-handover-0badc0de/shop.sock", "/run/shop/shop.sock"),
                                                   ("/run/shop-blue/shop.sock", "/run/shop-blue/shop.sock"),
+                                                  ("/run/shop/shop.sock", "/run/shop/shop.sock"),
                                                   (None, None)])
 def test_a_handover_left_serving_gives_the_traffic_back_before_the_next_one_stops_it(
         tmp_path, serving: str | None, after: str | None) -> None:
@@ -158,11 +151,11 @@ def test_a_handover_left_serving_gives_the_traffic_back_before_the_next_one_stop
     live.parent.mkdir()
     if serving:
         live.symlink_to(serving)
-    run = subprocess.run(["sh", "-c", reclaim_command(str(live), service, helper)], capture_output=True, text=True,
+    run = subprocess.run(["sh", "-c", reclaim_command(str(live), service)], capture_output=True, text=True,
                          cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert (str(live.readlink()) if live.is_symlink() else None) == after
     assert not (tmp_path / "MARKER").exists()
     start = start_command(ctx, helper, service=service, project_dir="/p", env_file="/e", venv="/v")
-    assert start.startswith(reclaim_command(ctx.paths.live_link, service, helper) + " && ")
-    assert start.index("/live.sock") < start.index("ss -Hxl") < start.index("systemctl stop shop-handover.service")
+    assert start.startswith(reclaim_command(ctx.paths.live_link, service) + " && ")
+    assert start.index("/live.sock") < start.index("ss -Hxl") < start.index("systemctl stop 'shop-handover@*.service'")

@@ -297,7 +297,7 @@ def test_a_failed_batch_stops_the_fleet_discards_the_later_batches_and_reverts_t
     assert order("switch", "drain", "ready", "remove release v7", "workers:") == [
         ("lb1", "drain web1"), ("web1", "switch current"), ("lb1", "ready web1"),
         ("lb1", "drain web2"), ("web2", "remove release v7"), ("lb1", "ready web2"),  # it still serves v6
-        ("lb1", "drain web1"), ("web1", "switch to v6 through shop-handover.service"), ("lb1", "ready web1"),
+        ("lb1", "drain web1"), ("web1", "switch to v6 through shop-handover"), ("lb1", "ready web1"),
         ("web3", "remove release v7"),  # staged, never switched
     ]  # and no worker restarted onto a release that did not stay
     assert any("(the canary)" not in note and "batch 2 (web2) failed" in note for note in outcome.notes)
@@ -331,5 +331,5 @@ def test_a_fleet_rollback_goes_through_the_same_batches_without_reverts() -> Non
     outcome = switch_phases(runs, plan_rollout(targets), sequential, "rollback", balancers=balancers)
     assert outcome.errors == {}
     assert order("switch", "drain", "ready") == [  # zero_downtime's rollback: one switch through its handover
-        ("lb1", "drain web1"), ("web1", "switch to v6 through shop-handover.service"), ("lb1", "ready web1"),
-        ("lb1", "drain web2"), ("web2", "switch to v6 through shop-handover.service"), ("lb1", "ready web2")]
+        ("lb1", "drain web1"), ("web1", "switch to v6 through shop-handover"), ("lb1", "ready web1"),
+        ("lb1", "drain web2"), ("web2", "switch to v6 through shop-handover"), ("lb1", "ready web2")]
