@@ -94,10 +94,13 @@ def start_command(ctx: HostContext, handover: AppService, *, service: AppService
 def reclaim_command(live_link: str, service: AppService) -> str:
     """A deploy stopped between the switch and the hand-back (the deployer killed) leaves the traffic
     on its handover: send it back to the service (its socket starts it on demand, on `current`)
-    before that handover stops (its accept queue drained), so no request meets a socket that is gone."""
+    before that handover stops (its accept queue drained), so no request meets a socket that is gone.
+    Only when the service's socket is there: a first deploy killed before the service existed
+    leaves nothing to give the traffic back to."""
     pattern = f"{shell.q(f'/run/{label(service)}-')}*{shell.q('/' + posixpath.basename(service.socket_path))}"
     back = shell.switch_symlink(live_link, service.socket_path) + " && " + _drain('"$old"')
-    return f"{{ old=$(readlink {shell.q(live_link)}); case \"$old\" in {pattern}) {back} ;; esac; }}"
+    there = f"[ -S {shell.q(service.socket_path)} ]"
+    return f"{{ old=$(readlink {shell.q(live_link)}); case \"$old\" in {pattern}) if {there}; then {back}; fi ;; esac; }}"
 
 
 def start(ctx: HostContext, handover: AppService, *, service: AppService, project_dir: str, env_file: str,

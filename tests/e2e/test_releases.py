@@ -252,6 +252,7 @@ def test_interrupted_venv_install_is_not_reused(project: Project, host) -> None:
 def test_a_deployer_killed_while_its_handover_serves_costs_the_next_deploy_no_request(project: Project, host) -> None:
     """A deployer that dies between the switch and the hand-back (kill -9, a dropped connection)
     leaves the traffic on its handover: the next deploy must take it back before stopping it."""
+    project.manage("deploy", "--env", ENV, "--latest", check=True)  # the service exists (as on any live host)
     release(project, "16b")
     command = [sys.executable, "manage.py", "deploy", "--env", ENV, "--latest"]
     first = subprocess.Popen(command, cwd=project.root, env=project.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -131,31 +132,47 @@ def test_each_handover_has_a_name_of_its_own_and_the_next_stops_every_earlier_on
     assert f"--unit={second.name}" in command and f"--property=RuntimeDirectory={second.socket_path.split('/')[2]}" in command
     assert first.name not in command
 
-@pytest.mark.parametrize(("serving", "after"), [("/run/shop-handover-0badc0de/shop.sock", "/run/shop/shop.sock"),
-                                                  ("/run/shop-blue/shop.sock", "/run/shop-blue/shop.sock"),
-                                                  ("/run/shop/shop.sock", "/run/shop/shop.sock"),
-                                                  (None, None)])
+@pytest.mark.parametrize(("serving", "back"), [("/run/shop-handover-0badc0de/shop.sock", True),
+                                                 ("/run/shop-blue/shop.sock", False),
+                                                 ("/run/shop/shop.sock", False),
+                                                 (None, False)])
 def test_a_handover_left_serving_gives_the_traffic_back_before_the_next_one_stops_it(
-        tmp_path, serving: str | None, after: str | None) -> None:
+        tmp_path, serving: str | None, back: bool) -> None:
     """A deployer killed between the switch and the hand-back leaves the live link on the handover:
     the next deploy (or rollback) must not stop that handover while it still carries the traffic
-    (another strategy's socket, a bluegreen slot, is left alone: the switch moves it later)."""
+    (another strategy's socket, a bluegreen slot, is left alone: the switch moves it later), unless
+    the service has no socket yet (a first deploy killed before it existed): nothing to go back to."""
+    import socket
     import subprocess
 
     from djaploy.strategies.handover import reclaim_command
 
     ctx = make_ctx()
-    service = ctx.paths.service_for("zero_downtime")
-    helper = handover_service(service)
+    helper = handover_service(ctx.paths.service_for("zero_downtime"))
+    (tmp_path / "run").mkdir()
+    service = replace(ctx.paths.service_for("zero_downtime"), socket_path=str(tmp_path / "run" / "shop.sock"))
     live = tmp_path / "app 'x' $(touch MARKER)" / "live.sock"
     live.parent.mkdir()
-    if serving:
-        live.symlink_to(serving)
-    run = subprocess.run(["sh", "-c", reclaim_command(str(live), service)], capture_output=True, text=True,
-                         cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
-    assert (str(live.readlink()) if live.is_symlink() else None) == after
+
+    def reclaim(service_listens: bool) -> str | None:
+        if live.is_symlink():
+            live.unlink()
+        if serving:
+            live.symlink_to(serving)
+        listening = socket.socket(socket.AF_UNIX)
+        if service_listens:
+            listening.bind(service.socket_path)
+        run = subprocess.run(["sh", "-c", reclaim_command(str(live), service)], capture_output=True, text=True,
+                             cwd=tmp_path)
+        listening.close()
+        Path(service.socket_path).unlink(missing_ok=True)
+        assert run.returncode == 0, run.stderr
+        return str(live.readlink()) if live.is_symlink() else None
+
+    assert reclaim(service_listens=True) == (service.socket_path if back else serving)
+    assert reclaim(service_listens=False) == serving
     assert not (tmp_path / "MARKER").exists()
-    start = start_command(ctx, helper, service=service, project_dir="/p", env_file="/e", venv="/v")
-    assert start.startswith(reclaim_command(ctx.paths.live_link, service) + " && ")
+    start = start_command(ctx, helper, service=ctx.paths.service_for("zero_downtime"), project_dir="/p",
+                          env_file="/e", venv="/v")
+    assert start.startswith(reclaim_command(ctx.paths.live_link, ctx.paths.service_for("zero_downtime")) + " && ")
     assert start.index("/live.sock") < start.index("ss -Hxl") < start.index("systemctl stop 'shop-handover@*.service'")
