@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -19,10 +20,12 @@ from djaploy.config import DjaployConfig, HostConfig, Target
 from djaploy.context import CommandResult, HostContext
 from djaploy.errors import DjaployError, RemoteError
 from djaploy.inventory import resolve_targets
+from djaploy.modules.base import load_modules
 from djaploy.modules.postgres.options import settings_for as postgres_settings
 from djaploy.modules.postgres.server_config import database_url as postgres_url
 from djaploy.modules.rclone.backup_script import parse_rows, parse_toc, postgres_environment, restore_arguments
-from djaploy.modules.rclone.files import BACKUP_SCRIPT, backup_settings, database_url
+from djaploy.modules.rclone.commands import script_command
+from djaploy.modules.rclone.files import BACKUP_SCRIPT, backup_settings, database_url, paths_for
 from djaploy.modules.rclone.options import settings_for
 from djaploy.modules.rclone.postgres_plan import (
     PostgresRestore,
@@ -33,7 +36,6 @@ from djaploy.modules.rclone.postgres_plan import (
     stopped_hosts,
 )
 from djaploy.modules.rclone.postgres_restore import PostgresRun
-from djaploy.modules.base import load_modules
 from tests.unit.recording_shell import HOSTILE
 
 PASSWORD = "It's \"q\" $HOME @db/x `id` $(touch /tmp/pwned) %41:+\\z"
@@ -285,10 +287,6 @@ def test_a_failure_leaves_the_database_and_starts_every_app_again(fail: str) -> 
 
 @pytest.mark.parametrize("hostile", HOSTILE)
 def test_the_program_gets_every_path_as_one_word(hostile: str) -> None:
-    from djaploy.modules.rclone.commands import script_command
-    from djaploy.modules.rclone.files import paths_for
-    import shlex
-
     db = fleet(("db1", ["web", "db"]))[0]
     ctx = HostContext(env="production", target=db, plan=None)  # type: ignore[arg-type]
     paths = paths_for(ctx, settings_for(db, None, {}))
