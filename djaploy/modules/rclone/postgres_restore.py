@@ -21,6 +21,7 @@ actions pg-*) hands it to libpq through its own environment.
 from __future__ import annotations
 
 import posixpath
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -184,7 +185,7 @@ class PostgresRun:
 def restore_postgres(session: Session, project: Project, *, backup: str, media: bool, force: bool,
                      force_unlock: bool = False) -> RunResult:
     """Restore the environment's PostgreSQL database from an rclone backup, once, every app stopped."""
-    result = RunResult("restore", session.env, dry_run=False)
+    result, started = RunResult("restore", session.env, dry_run=False), time.monotonic()
     restorer = restoring_host(session.targets).name
     app_hosts = stopped_hosts(session.targets)
     connected = [target for target in session.targets if target.name in {restorer, *app_hosts}]
@@ -213,6 +214,7 @@ def restore_postgres(session: Session, project: Project, *, backup: str, media: 
                 raise
             lock_errors = release_environment(contexts, held, audits, errors, parallel)
             errors |= {name: error for name, error in lock_errors.items() if name not in errors}
+    result.seconds = time.monotonic() - started
     for target in session.targets:
         result.changed[target.name] = len(session.reporter.changed_steps(target.name))
         if target.name in errors:
