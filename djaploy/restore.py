@@ -26,7 +26,7 @@ from djaploy.modules.litestream.files import LITESTREAM_BIN, LitestreamPaths, pa
 from djaploy.modules.litestream.options import Settings, settings_for
 from djaploy.modules.litestream.steps import ensure_wal, probe
 from djaploy.project import inspect_project
-from djaploy.session import RunResult, open_session, run_on_hosts
+from djaploy.session import RunResult, Session, open_session, run_on_hosts
 from djaploy.locks import locked
 from djaploy.strategies.common import run_hooks, utc_now
 
@@ -182,10 +182,12 @@ def restore_host(ctx: HostContext, settings: Settings, timestamp: str | None, fo
 
 
 def run_restore(config_dir: Path, env: str, restore_one: Callable[[HostContext], Any], audit: dict[str, Any], *,
-                out: TextIO, verbosity: int = 1, force_unlock: bool = False, wsgi_setting: str | None = None) -> RunResult:
+                out: TextIO, verbosity: int = 1, force_unlock: bool = False, wsgi_setting: str | None = None,
+                session: Session | None = None) -> RunResult:
     """Every host, under its deploy lock: `restore_one` (which returns a report with `summary()`),
-    then the verify hooks (the site answers). Shared by the litestream and rclone restores."""
-    session = open_session(config_dir, env, out, verbosity)
+    then the verify hooks (the site answers). Shared by the litestream and rclone restores
+    (`session`: one the caller opened already)."""
+    session = session or open_session(config_dir, env, out, verbosity)
     project = inspect_project(config_dir, manage_py_path=session.config.manage_py_path,
                               wsgi_application=session.config.wsgi_application, wsgi_setting=wsgi_setting)
     result = RunResult("restore", env, dry_run=False)

@@ -10,12 +10,15 @@ both hosts would race at `migrate`: the first deploy goes to db1 alone, environm
 
 configureserver twice (the second changes nothing anywhere), a deploy of infra_example with
 DATABASE_URL, a row written over HTTP through web1 read back in PostgreSQL as postgres and
-through db1's app, `remote -- dbshell` from web1, and a hostile password that is never in any
-host's process list (sampled all along), in output or in the run logs.
+through db1's app, `remote -- dbshell` from web1, a backup (rclone module, to a folder on each
+host: pg_dump -Fc) restored with `restore --backup latest` (refused while the database holds
+rows, then with --force once, on db1, every app stopped meanwhile), and a hostile password that
+is never in any host's process list (sampled all along), in output or in the run logs.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import uuid
@@ -48,8 +51,9 @@ config = DjaployConfig(
     health_check_path="/health/",
     env_vars={"DJANGO_DEBUG": "0"},
     secrets={"DJANGO_SECRET_KEY": "env:LEDGER_SECRET_KEY"},
-    modules=[*DEFAULT_MODULES, "djaploy.modules.postgres"],
-    module_options={"postgres": {"password": "env:LEDGER_DB_PASSWORD"}},
+    modules=[*DEFAULT_MODULES, "djaploy.modules.postgres", "djaploy.modules.rclone"],
+    module_options={"postgres": {"password": "env:LEDGER_DB_PASSWORD"},
+                    "rclone": {"remote": {"type": "local"}, "path": "/var/backups/ledger-pg", "keep": 3}},
 )
 '''
 
@@ -163,6 +167,60 @@ def test_remote_dbshell_reaches_the_database(project: Project, hosts, sampled) -
     sampled["outputs"].append(result.stdout + result.stderr)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "1", result.stdout
+
+
+def entries(db) -> list[str]:
+    return sorted(as_postgres(db, "SELECT text FROM entries_entry", database="ledger").splitlines())
+
+
+def served(host) -> list[str]:
+    status, body = http_get(f"http://{host.address}/api/entries/")
+    assert status == 200, body[:500]
+    return sorted(entry["text"] for entry in json.loads(body))
+
+
+def test_backup_restores_postgres(project: Project, hosts, sampled) -> None:
+    web, db, _ = hosts
+    for text in ("second row", "third row: it's \"quoted\""):
+        status, body = http_post_json(f"http://{web.address}/api/entries/", {"text": text})
+        assert status == 201, body
+    before = entries(db)
+    assert len(before) == 3, before
+    backup = run(project, sampled, "backup", "--env", ENV, "--now")
+    assert "complete backup(s) at local:/var/backups/ledger-pg, one made now" in backup.stdout, backup.stdout
+    assert remote(db, "ls /var/backups/ledger-pg/ledger/shop/*/database.pgdump").strip()
+    # The rows are lost and replaced by another; PostgreSQL now holds data the restore must not drop silently.
+    as_postgres(db, "DELETE FROM entries_entry; INSERT INTO entries_entry (text, created_at) VALUES ('intruder', now())",
+                database="ledger")
+    assert entries(db) == ["intruder"]
+
+    refused = project.manage("restore", "--env", ENV, "--backup", "latest")
+    sampled["outputs"].append(refused.stdout + refused.stderr)
+    text = refused.stdout + refused.stderr
+    assert refused.returncode != 0, text
+    assert "[db1] restore refused: the PostgreSQL database ledger" in text and "--force" in text, text
+    assert "entries_entry: 1" in text, text
+    assert entries(db) == ["intruder"]  # nothing changed, and the app kept serving
+    assert served(web) == ["intruder"]
+    assert remote(db, "systemctl is-active ledger.socket").strip() == "active"
+
+    since = {host.name: remote(host, "date +%s").strip() for host in (web, db)}
+    restored = run(project, sampled, "restore", "--env", ENV, "--backup", "latest", "--force")
+    out = restored.stdout
+    assert "[db1] restored PostgreSQL database ledger (from db1) from backup 20" in out, out
+    assert "pg_restore --list ok" in out and "[db1]   entries_entry: 3 rows" in out, out
+    assert "the app was stopped meanwhile on web1, db1" in out, out
+    assert entries(db) == before
+    assert served(web) == before and served(db) == before  # both apps serve the restored rows
+    kept = out.split("the replaced database was kept as ")[1].split()[0]
+    assert remote(db, f"stat -c '%U %a' {shlex.quote(kept)}").split() == ["ledger", "600"]
+    listing = remote(db, f"runuser -u ledger -- pg_restore --list {shlex.quote(kept)}")
+    assert "TABLE DATA public entries_entry" in listing
+    for host in (web, db):  # every app host's app was stopped during the restore, and serves again
+        journal = remote(host, f"journalctl --since @{since[host.name]} -u ledger.service -u ledger.socket -o cat --no-pager")
+        assert "Stopped" in journal, (host.name, journal)
+        assert remote(host, "systemctl is-active ledger.socket").strip() == "active"
+    assert not remote(db, "ls -A /home/ledger/apps/ledger/shared/data/.backup-restoring 2>/dev/null || true").strip()
 
 
 def startup_answer(address: str, user: str = "ledger", database: str = "ledger") -> str:

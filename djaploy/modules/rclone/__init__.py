@@ -10,7 +10,8 @@
     }}
 
 A systemd timer runs the backup program (backup_script.py, installed on the host) as the app
-user: an online copy of the SQLite database (or pg_dump -Fc of a PostgreSQL DATABASE_URL) and
+user: an online copy of the SQLite database (or pg_dump -Fc of a PostgreSQL DATABASE_URL, the
+host's own or djaploy.modules.postgres's) and
 the media folder go to <path>/<project>/<env>/<UTC stamp>/, a marker last; retention keeps the
 last `keep` complete backups. Credentials live in rclone's config file (0600, the app user's).
 A failed backup is logged at priority crit and, when the environment's `notifications` have
@@ -20,7 +21,8 @@ Slack or a webhook, reported to them by the host itself (failure_notice.py, inst
 One concern a file: options.py (Settings), obscure.py (rclone's obscured passwords), files.py
 (paths, rclone.conf, units), notice.py (the failure notice's channels), commands.py (shell
 commands), steps.py (configure_server's steps), backups.py (`manage.py backup`), restore.py
-(`manage.py restore --backup`).
+(`manage.py restore --backup`, SQLite per host), postgres_plan.py and postgres_restore.py (the
+same for PostgreSQL: once for the environment, every app host's app stopped meanwhile).
 """
 
 from __future__ import annotations

@@ -2,6 +2,11 @@
 as the app user (`run`), and by `manage.py backup --list` / `restore --backup` (`list`, `fetch`).
 
     python3 backup.py SETTINGS.json run | list | fetch ID DEST [MEDIA_DEST]
+    python3 backup.py SETTINGS.json pg-rows | pg-check DUMP | pg-keep DUMP | pg-restore DUMP
+
+The pg-* actions serve `restore --backup` of a PostgreSQL DATABASE_URL (rows per table, a dump's
+table of contents, a dump of the current database, the restore itself): libpq reads the password
+from this process's environment, so it is on no command line either.
 
 Standard library only (hosts have no djaploy); every value comes from the settings file djaploy
 writes (0600, the app user's) and rclone reads its credentials from its own config file, so no
@@ -20,7 +25,7 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timezone
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 MARKER = "BACKUP-COMPLETE"
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -68,12 +73,52 @@ def _is_stamp(name: str) -> bool:
 
 
 def postgres_environment(url: str) -> dict[str, str]:
-    """libpq's variables for a DATABASE_URL: pg_dump gets the password by environment, not argv."""
+    """libpq's variables for a DATABASE_URL: pg_dump gets the password by environment, not argv.
+    The host may be a percent-encoded socket folder (the db host's own URL); sslmode is kept."""
     parts = urlsplit(url)
-    variables = {"PGHOST": parts.hostname or "", "PGPORT": str(parts.port or 5432),
+    sslmode = parse_qs(parts.query).get("sslmode", [""])[-1]
+    variables = {"PGHOST": unquote(parts.hostname or ""), "PGPORT": str(parts.port or 5432),
                  "PGUSER": unquote(parts.username or ""), "PGPASSWORD": unquote(parts.password or ""),
-                 "PGDATABASE": unquote(parts.path.lstrip("/"))}
+                 "PGDATABASE": unquote(parts.path.lstrip("/")), "PGSSLMODE": sslmode}
     return {name: value for name, value in variables.items() if value}
+
+
+#: rows per user table, exactly (count(*) through query_to_xml: one statement, no function to create)
+ROWS_SQL = ("SELECT table_schema || '.' || table_name, (xpath('/row/c/text()', query_to_xml(format("
+            "'SELECT count(*) AS c FROM %I.%I', table_schema, table_name), false, true, '')))[1]::text "
+            "FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+            "AND table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1")
+
+
+def parse_rows(output: str) -> dict[str, int]:
+    """psql -XAt output of ROWS_SQL ─► {table: rows}; tables of schema public without its prefix."""
+    rows = {}
+    for line in output.splitlines():
+        if "|" in line:
+            name, _, count = line.rpartition("|")
+            rows[name.removeprefix("public.")] = int(count)
+    return rows
+
+
+def parse_toc(output: str) -> dict:
+    """pg_restore --list ─► {"entries": N, "tables": [tables whose data the dump holds]}."""
+    entries = [line for line in output.splitlines() if line.strip() and not line.startswith(";")]
+    tables = []
+    for line in entries:
+        words = line.split()
+        if "TABLE DATA" in line and len(words) >= 2:
+            at = words.index("DATA")
+            name = words[at + 2] if len(words) > at + 2 else words[-2]
+            tables.append(name if words[at + 1] == "public" else f"{words[at + 1]}.{name}")
+    return {"entries": len(entries), "tables": tables}
+
+
+def restore_arguments(dump: str, environment: dict[str, str]) -> list[str]:
+    """pg_restore's argv: one transaction (a failure changes nothing), the dump's objects dropped
+    first, everything owned by the app's role (it owns the database), no password."""
+    role, database = environment.get("PGUSER", ""), environment.get("PGDATABASE", "")
+    return ["pg_restore", "--clean", "--if-exists", "--no-owner", "--no-privileges", f"--role={role}",
+            "--single-transaction", "--exit-on-error", f"--dbname={database}", "--", dump]
 
 
 # --- on the host -------------------------------------------------------------------------------------
@@ -187,6 +232,33 @@ def fetch(settings: dict, backup: str, dest: str, media_dest: str = "") -> None:
     print(json.dumps({"backup": chosen}))
 
 
+def postgres(settings: dict, argv: list[str], capture: bool = False) -> str:
+    """A PostgreSQL client program with the DATABASE_URL's variables; its failure ends this one."""
+    if not settings.get("database_url"):
+        raise SystemExit("this app's database is not PostgreSQL (no DATABASE_URL in the backup settings)")
+    env = {**os.environ, **postgres_environment(settings["database_url"])}
+    result = subprocess.run(argv, check=False, text=True, env=env, stdout=subprocess.PIPE if capture else None)
+    if result.returncode != 0:
+        raise SystemExit(f"{argv[0]} exited with {result.returncode}")
+    return result.stdout or ""
+
+
+def postgres_action(settings: dict, action: str, args: list[str]) -> None:
+    """pg-rows, pg-check DUMP, pg-keep DUMP, pg-restore DUMP: each prints one JSON line last."""
+    if action == "pg-rows":
+        text = postgres(settings, ["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", ROWS_SQL], capture=True)
+        print(json.dumps({"rows": parse_rows(text)}))
+    elif action == "pg-check":
+        print(json.dumps({"toc": parse_toc(postgres(settings, ["pg_restore", "--list", "--", args[0]], capture=True))}))
+    elif action == "pg-keep":
+        os.umask(0o077)  # the kept dump holds every row: the app user's alone
+        postgres(settings, ["pg_dump", "-Fc", "-f", args[0]])
+        print(json.dumps({"kept": args[0], "bytes": os.path.getsize(args[0])}))
+    else:
+        postgres(settings, restore_arguments(args[0], postgres_environment(settings["database_url"])))
+        print(json.dumps({"restored": args[0]}))
+
+
 def main(argv: list[str]) -> None:
     with open(argv[1]) as handle:
         settings = json.load(handle)
@@ -197,6 +269,8 @@ def main(argv: list[str]) -> None:
         print(json.dumps({"backups": listing(settings)}))
     elif action == "fetch":
         fetch(settings, argv[3], argv[4], argv[5] if len(argv) > 5 else "")
+    elif action in ("pg-rows", "pg-check", "pg-keep", "pg-restore"):
+        postgres_action(settings, action, argv[3:])
     else:
         raise SystemExit(f"unknown action {action!r}")
 

@@ -36,6 +36,13 @@ def script_command(paths: BackupPaths, action: str, *args: str) -> str:
     return f"env -i {CLEAN_PATH} HOME={shell.q(paths.app.home)} python3 {shell.join([paths.script, paths.settings, action, *args])}"
 
 
+def media_swap_command(media: str, restored: str, previous: str) -> str:
+    """Keep the old media folder beside (when it holds anything), then rename the restored one in."""
+    m, p = shell.q(media), shell.q(previous)
+    return (f"if [ -n \"$(ls -A {m} 2>/dev/null)\" ]; then mv -T {m} {p}; else rm -rf {m}; fi && "
+            f"mv -T {shell.q(restored)} {m} && chmod 755 {m}")
+
+
 def run_now_command(paths: BackupPaths) -> str:
     """Start the service and wait for it (a oneshot: `start` returns when the backup ended),
     then print its journal lines of this run; the exit status is the backup's."""

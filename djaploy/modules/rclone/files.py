@@ -11,7 +11,7 @@ from importlib.resources import files
 from djaploy.context import HostContext
 from djaploy.layout import AppPaths
 from djaploy.modules.rclone.obscure import stable_obscure
-from djaploy.modules.rclone.options import Settings
+from djaploy.modules.rclone.options import POSTGRES_SCHEMES, Settings
 from djaploy.render import render
 
 RCLONE_HOME = "/opt/rclone"
@@ -134,12 +134,19 @@ def backup_root(settings: Settings, project: str, env: str) -> str:
     return f"{BASE_REMOTE}:{settings.path}/{project}/{env}"
 
 
+def database_url(ctx: HostContext, settings: Settings) -> str:
+    """The app's PostgreSQL DATABASE_URL on this host: the host's own (env_vars, secrets), else the
+    one a module gives the app (djaploy.modules.postgres, through its `environment` hook); "" for SQLite."""
+    url = settings.database_url or ctx.app_environment().get("DATABASE_URL", "")
+    return url if url.startswith(POSTGRES_SCHEMES) else ""
+
+
 def backup_settings(ctx: HostContext, settings: Settings) -> str:
     """What the backup program reads (it may hold a PostgreSQL URL: installed 0600 too)."""
     paths = paths_for(ctx, settings)
     values = {
         "rclone": rclone_bin(settings), "config": paths.config, "root": backup_root(settings, ctx.target.app_name, ctx.env),
-        "db": paths.db, "database_url": settings.database_url, "media": ctx.paths.media_root if settings.media else "",
+        "db": paths.db, "database_url": database_url(ctx, settings), "media": ctx.paths.media_root if settings.media else "",
         "keep": settings.keep, "work": paths.work,
     }
     return json.dumps(values, indent=2, sort_keys=True) + "\n"

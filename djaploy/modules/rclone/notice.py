@@ -10,12 +10,13 @@ import json
 import os
 from collections.abc import Mapping
 from importlib.resources import files
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from djaploy.config import Target
 from djaploy.context import HostContext
 from djaploy.errors import ConfigError
 from djaploy.modules.options import env_variable
+from djaploy.modules.rclone.files import database_url
 from djaploy.modules.rclone.options import Settings
 from djaploy.release_settings import NotificationSettings
 
@@ -50,10 +51,13 @@ def notice_secrets(target: Target, environ: Mapping[str, str] = os.environ) -> l
     return values
 
 
-def _hidden(settings: Settings) -> list[str]:
-    """What the journal lines must not carry off the host: the backup's credentials."""
-    password = urlsplit(settings.database_url).password if settings.database_url else None
-    return sorted({*settings.secrets, *([password] if password else [])})
+def _hidden(settings: Settings, url: str = "") -> list[str]:
+    """What the journal lines must not carry off the host: the backup's credentials (and the
+    password of `url`, the app's PostgreSQL DATABASE_URL)."""
+    url = url or settings.database_url
+    encoded = urlsplit(url).password if url else None
+    passwords = [encoded, unquote(encoded)] if encoded else []
+    return sorted({*settings.secrets, *passwords})
 
 
 def notice_settings(ctx: HostContext, settings: Settings, channels: NotificationSettings, service: str) -> str:
@@ -61,6 +65,7 @@ def notice_settings(ctx: HostContext, settings: Settings, channels: Notification
     values = {
         "project": ctx.target.project_name, "environment": ctx.env, "host": ctx.target.name, "service": service,
         "slack_webhook_url": channels.slack_webhook_url, "webhook_url": channels.webhook_url,
-        "webhook_secret": channels.webhook_secret, "timeout": channels.timeout, "hide": _hidden(settings),
+        "webhook_secret": channels.webhook_secret, "timeout": channels.timeout,
+        "hide": _hidden(settings, database_url(ctx, settings)),
     }
     return json.dumps(values, indent=2, sort_keys=True) + "\n"

@@ -1,5 +1,9 @@
 """`restore --env E --backup latest|ID [--media] [--force]`: a backup back on every host.
 
+This file restores SQLite, per host; a PostgreSQL DATABASE_URL (the postgres module's, or the
+hosts' own) is one database for the environment: postgres_restore.py restores it once, every
+app host's app stopped meanwhile.
+
 Per host, under the deploy lock, as the litestream restore does (djaploy.restore's steps): refuse
 to replace a database that has data unless forced; fetch the backup while the app still serves;
 check the copy (PRAGMA integrity_check, rows per table); only then stop the app, move the copy
@@ -20,16 +24,20 @@ from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError, RemoteError
 from djaploy.modules.litestream.steps import probe
-from djaploy.modules.rclone.commands import parse_json_line, script_command
+from djaploy.modules.rclone.commands import media_swap_command, parse_json_line, script_command
 from djaploy.modules.rclone.files import paths_for
 from djaploy.modules.rclone.options import Settings, settings_for
+from djaploy.modules.rclone.postgres_restore import restore_postgres
 from djaploy.modules.rclone.steps import require_configured
 from djaploy.restore import app_stopped, check_copy, previous_name, refusal, run_restore, swap_database_command
-from djaploy.session import RunResult
+from djaploy.project import inspect_project
+from djaploy.session import RunResult, Session, open_session
 from djaploy.strategies.common import utc_now
 
 
 BACKUP_ID_RE = re.compile(r"latest|\d{8}T\d{6}Z")
+#: the module that gives the app a PostgreSQL DATABASE_URL
+POSTGRES_MODULE = "postgres"
 
 
 @dataclass
@@ -58,19 +66,9 @@ class BackupRestore:
         return lines
 
 
-def media_swap_command(media: str, restored: str, previous: str) -> str:
-    """Keep the old media folder beside (when it holds anything), then rename the restored one in."""
-    m, p = shell.q(media), shell.q(previous)
-    return (f"if [ -n \"$(ls -A {m} 2>/dev/null)\" ]; then mv -T {m} {p}; else rm -rf {m}; fi && "
-            f"mv -T {shell.q(restored)} {m} && chmod 755 {m}")
-
-
 def restore_backup_host(ctx: HostContext, settings: Settings, backup: str, media: bool, force: bool) -> BackupRestore:
     paths, user, plan = paths_for(ctx, settings), ctx.target.app_user, ctx.plan
     require_configured(ctx, settings)
-    if settings.database_url:
-        raise DjaployError(f"[{ctx.target.name}] restore --backup restores SQLite databases; this app's DATABASE_URL is "
-                           "PostgreSQL: fetch the backup's database.pgdump with rclone and use pg_restore (see docs/backups.md)")
     current = probe(ctx, paths.db, "count")
     if current.has_data and not force:
         raise refusal(ctx, paths.db, current)
@@ -109,8 +107,20 @@ def restore_backup(config_dir: Path, env: str, *, out: TextIO, backup: str, medi
     if not BACKUP_ID_RE.fullmatch(backup):
         raise DjaployError(f"--backup {backup!r} is not 'latest' nor a backup ID like 20250131T030000Z (see `backup --list`)")
 
+    session = open_session(config_dir, env, out, verbosity)
+    if uses_postgres(session):
+        project = inspect_project(config_dir, manage_py_path=session.config.manage_py_path,
+                                  wsgi_application=session.config.wsgi_application, wsgi_setting=wsgi_setting)
+        return restore_postgres(session, project, backup=backup, media=media, force=force, force_unlock=force_unlock)
+
     def restore_one(ctx: HostContext) -> BackupRestore:
         return restore_backup_host(ctx, settings_for(ctx.target, ctx.config_dir), backup, media, force)
 
     return run_restore(config_dir, env, restore_one, {"backup": backup, "media": media, "force": force}, out=out,
-                       verbosity=verbosity, force_unlock=force_unlock, wsgi_setting=wsgi_setting)
+                       verbosity=verbosity, force_unlock=force_unlock, wsgi_setting=wsgi_setting, session=session)
+
+
+def uses_postgres(session: Session) -> bool:
+    """The app's database is PostgreSQL: a DATABASE_URL of the hosts' own, or the postgres module's."""
+    return any(settings_for(target, session.config_dir).database_url or
+               POSTGRES_MODULE in {module.name for module in session.modules[target.name]} for target in session.targets)
