@@ -206,6 +206,20 @@ def systemctl(verb: str, *units: str, flags: Iterable[str] = ()) -> str:
     return f"systemctl {join([verb, *flags, *units])}"
 
 
+def wait_active(unit: str, seconds: float = 8) -> str:
+    """Print "active" once `unit` is active again, else its last state after `seconds`: a start
+    that failed is retried by the unit's own Restart=on-failure (RestartSec=2 in djaploy's units)."""
+    state = systemctl("show", unit, flags=["-p", "ActiveState", "--value"])
+    tries = max(1, round(seconds / 0.5))
+    return (f"i=0; while :; do s=$({state}); [ \"$s\" = active ] && break; i=$((i+1)); "
+            f"[ $i -ge {tries} ] && break; sleep 0.5; done; echo \"$s\"")
+
+
+def journal_tail(unit: str, lines: int = 30) -> str:
+    """The unit's last journal lines: why it failed, shown with the failure."""
+    return f"journalctl {join(['-u', unit, '-n', str(lines), '--no-pager', '-o', 'cat'])} 2>&1; true"
+
+
 def wait_nginx_reloaded(seconds: int = 10) -> str:
     """`systemctl reload nginx` returns before old workers are gone; wait until they are."""
     return (

@@ -7,7 +7,9 @@ finish) while new connections wait in the socket's backlog for the new one.
 
 from __future__ import annotations
 
+from djaploy import shell
 from djaploy.context import HostContext
+from djaploy.errors import RemoteError
 from djaploy.layout import AppService, project_subdir
 from djaploy.modules.base import BaseModule
 from djaploy.render import render
@@ -49,8 +51,23 @@ def install_units(ctx: HostContext, service: AppService) -> None:
 
 
 def restart(ctx: HostContext, service: AppService) -> None:
-    """Start or gracefully restart the service on the release its code link points at."""
-    ctx.plan.service(f"systemd: restart {service.service}", service.service, restarted=True)
+    """Start or gracefully restart the service on the release its code link points at.
+
+    A start that fails is retried by the unit's Restart=on-failure: when that brings the service
+    up within a few seconds the step goes on and the summary says it happened (seen once in the
+    suite: gunicorn exited at start for a reason its journal no longer showed); otherwise the
+    failure carries the service's journal, so the user sees why without logging in."""
+    step = f"systemd: restart {service.service}"
+    try:
+        ctx.plan.service(step, service.service, restarted=True)
+    except RemoteError as error:
+        if ctx.plan.query(shell.wait_active(service.service)).stdout.strip() == "active":
+            ctx.notes.append(f"{service.service} failed to start once and systemd's Restart=on-failure started it "
+                             f"again; see journalctl -u {service.service}")
+            return
+        journal = ctx.plan.query(shell.journal_tail(service.service)).stdout.rstrip()
+        output = f"{error.output.rstrip()}\n--- journalctl -u {service.service} ---\n{journal}" if journal else error.output
+        raise RemoteError(error.host, error.step, output, error.hint) from None
 
 
 class Module(BaseModule):
