@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import posixpath
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.engine import Engine
 from djaploy.errors import DjaployError, RemoteError
-from djaploy.locks import EnvironmentLocked, lock_environment, release_environment
+from djaploy.locks import EnvironmentLocked, Parallel, lock_environment, release_environment
 from djaploy.modules.rclone.commands import media_swap_command, parse_json_line, script_command
 from djaploy.modules.rclone.files import database_url, paths_for
 from djaploy.modules.rclone.options import settings_for
@@ -44,22 +44,9 @@ from djaploy.modules.rclone.postgres_plan import (
 from djaploy.modules.rclone.steps import require_configured
 from djaploy.project import Project
 from djaploy.restore import app_units, unit_states
+from djaploy.rollout_run import engine_parallel
 from djaploy.session import RunResult, Session, raise_if_failed, site_urls
 from djaploy.strategies.common import run_hooks, utc_now
-
-Parallel = Callable[[Sequence[str], Callable[[str], object]], dict[str, BaseException]]
-
-
-def _parallel(engine: Engine) -> Parallel:
-    """Run `work(name)` on the named hosts at once; each failed host's error by name."""
-    def parallel(names: Sequence[str], work: Callable[[str], object]) -> dict[str, BaseException]:
-        wanted = set(names)
-        if not wanted:
-            return {}
-        outcomes = engine.run_per_host(lambda target, plan: work(target.name) if target.name in wanted else None)
-        return {name: error for name, error in outcomes.items() if name in wanted and error is not None}
-    return parallel
-
 
 #: the key of the JSON line each action of the backup program prints last
 PROGRAM_KEYS = {"pg-rows": "rows", "pg-check": "toc", "pg-keep": "kept", "pg-restore": "restored"}
@@ -195,7 +182,7 @@ def restore_postgres(session: Session, project: Project, *, backup: str, media: 
                                              config_dir=session.config_dir, fleet=tuple(session.targets),
                                              modules=tuple(session.modules[target.name]), project=project)
                     for target in connected}
-        parallel = _parallel(engine)
+        parallel = engine_parallel(engine)
         audits = {name: dict(audit) for name in contexts}
         run = PostgresRun(contexts, restorer, app_hosts, parallel, backup, media, force)
 
