@@ -30,7 +30,8 @@ from djaploy.modules.rclone.files import (
 )
 from djaploy.modules.rclone.obscure import obscure, reveal, stable_obscure
 from djaploy.modules.rclone.options import settings_for
-from djaploy.modules.rclone.restore import BACKUP_ID_RE, media_swap_command, restore_backup
+from djaploy.modules.rclone.commands import media_swap_command
+from djaploy.modules.rclone.restore import BACKUP_ID_RE, restore_backup
 from djaploy.restore import swap_database_command
 from tests.unit.conftest import RecordingPlan
 

@@ -30,7 +30,7 @@ from djaploy.context import HostContext
 from djaploy.engine import Engine
 from djaploy.errors import DjaployError, RemoteError
 from djaploy.locks import EnvironmentLocked, Parallel, lock_environment, release_environment
-from djaploy.modules.rclone.commands import media_swap_command, parse_json_line, script_command
+from djaploy.modules.rclone.commands import parse_json_line, script_command
 from djaploy.modules.rclone.files import database_url, paths_for
 from djaploy.modules.rclone.options import settings_for
 from djaploy.modules.rclone.postgres_plan import (
@@ -41,7 +41,7 @@ from djaploy.modules.rclone.postgres_plan import (
     restoring_host,
     stopped_hosts,
 )
-from djaploy.modules.rclone.steps import require_configured
+from djaploy.modules.rclone.steps import require_configured, swap_in_media
 from djaploy.project import Project
 from djaploy.restore import app_units, unit_states
 from djaploy.rollout_run import engine_parallel
@@ -132,14 +132,8 @@ class PostgresRun:
                 hint=f"pg_restore ran in one transaction: {report.database} was left as it was")
         report.rows = program(ctx, "restore: count the rows of the restored database", "pg-rows")
         if self.media:
-            media_root = ctx.paths.media_root
-            report.previous_media = f"{media_root}.before-restore-{utc_now().replace('-', '').replace(':', '')}"
-            ctx.plan.run("restore: move the restored media folder into place",
-                         media_swap_command(media_root, self.paths.media_restoring, report.previous_media),
-                         as_user=ctx.target.app_user)
-            report.media = media_root
-            if not ctx.plan.query(f"test -e {shell.q(report.previous_media)}").ok:
-                report.previous_media = None
+            report.previous_media = swap_in_media(ctx, self.paths)
+            report.media = ctx.paths.media_root
 
     def start(self, name: str) -> None:
         ctx = self.contexts[name]

@@ -24,15 +24,14 @@ from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError, RemoteError
 from djaploy.modules.litestream.steps import probe
-from djaploy.modules.rclone.commands import media_swap_command, parse_json_line, script_command
+from djaploy.modules.rclone.commands import parse_json_line, script_command
 from djaploy.modules.rclone.files import paths_for
 from djaploy.modules.rclone.options import Settings, settings_for
 from djaploy.modules.rclone.postgres_restore import restore_postgres
-from djaploy.modules.rclone.steps import require_configured
+from djaploy.modules.rclone.steps import require_configured, swap_in_media
 from djaploy.restore import app_stopped, check_copy, previous_name, refusal, run_restore, swap_database_command
 from djaploy.project import inspect_project
 from djaploy.session import RunResult, Session, open_session
-from djaploy.strategies.common import utc_now
 
 
 BACKUP_ID_RE = re.compile(r"latest|\d{8}T\d{6}Z")
@@ -89,13 +88,8 @@ def restore_backup_host(ctx: HostContext, settings: Settings, backup: str, media
             plan.run("restore: move the restored database into place", swap_database_command(paths.db, copy, report.previous),
                      as_user=user)
             if media:
-                media_root = ctx.paths.media_root
-                report.previous_media = f"{media_root}.before-restore-{utc_now().replace('-', '').replace(':', '')}"
-                plan.run("restore: move the restored media folder into place",
-                         media_swap_command(media_root, paths.media_restoring, report.previous_media), as_user=user)
-                report.media = media_root
-                if not plan.query(f"test -e {shell.q(report.previous_media)}").ok:
-                    report.previous_media = None
+                report.previous_media = swap_in_media(ctx, paths)
+                report.media = ctx.paths.media_root
     finally:
         plan.run("restore: remove the fetched copy", scratch, as_user=user)
     return report

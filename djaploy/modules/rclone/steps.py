@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from djaploy import shell
 from djaploy.context import HostContext
-from djaploy.modules.rclone.commands import install_command, installed_command
-from djaploy.modules.rclone.files import BACKUP_SCRIPT, backup_settings, backup_units, paths_for, rclone_conf
+from djaploy.modules.rclone.commands import install_command, installed_command, media_swap_command
+from djaploy.modules.rclone.files import BACKUP_SCRIPT, BackupPaths, backup_settings, backup_units, paths_for, rclone_conf
 from djaploy.modules.rclone.notice import NOTICE_SCRIPT, failure_channels, notice_settings
 from djaploy.modules.rclone.options import Settings
+from djaploy.strategies.common import utc_now
 
 
 def install(ctx: HostContext, settings: Settings) -> None:
@@ -63,3 +64,13 @@ def require_configured(ctx: HostContext, settings: Settings) -> None:
         raise RemoteError(ctx.target.name, "backup: find the backup program",
                           hint=f"backups are not set up on this host ({paths.settings} is missing); "
                                f"run `manage.py configureserver --env {ctx.env}` first")
+
+
+def swap_in_media(ctx: HostContext, paths: BackupPaths) -> str | None:
+    """Move the fetched media folder into place (the app stopped); the old one is kept beside when
+    it held anything: its path, else None. Shared by the SQLite and PostgreSQL restores."""
+    media_root = ctx.paths.media_root
+    previous = f"{media_root}.before-restore-{utc_now().replace('-', '').replace(':', '')}"
+    ctx.plan.run("restore: move the restored media folder into place",
+                 media_swap_command(media_root, paths.media_restoring, previous), as_user=ctx.target.app_user)
+    return previous if ctx.plan.query(f"test -e {shell.q(previous)}").ok else None
