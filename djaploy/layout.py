@@ -7,7 +7,9 @@ without touching each other:
 
     code/                     in_place: the live code (the extracted release tarball)
     releases/<release>/       zero_downtime: immutable releases
-    current -> releases/<r>   zero_downtime: the live release (swapped atomically)
+    current -> releases/<r>   zero_downtime: the live release (swapped atomically); its two
+                              services ({app}-a, {app}-b) take turns: each release starts in
+                              the one not serving, and traffic moves to it once it answers
     live.sock -> <socket>     the socket that gets traffic; the web server always connects here,
                               so switching traffic is an atomic link swap, never a reload
     slots/blue/, slots/green/ bluegreen: the two slots, each with its own service and socket
@@ -42,6 +44,7 @@ ENV_FILE_NAME = ".djaploy-env"
 VENV_LINK_NAME = ".djaploy-venv"
 RELEASE_INFO_NAME = ".djaploy-release.json"
 SLOTS = ("blue", "green")
+LANES = ("a", "b")  # zero_downtime's two services, used in turn
 TOOLS_VENV = "/opt/djaploy-tools"
 
 
@@ -49,8 +52,9 @@ TOOLS_VENV = "/opt/djaploy-tools"
 class AppService:
     """One gunicorn service of the app: its systemd units, its socket and the code it runs.
 
-    in_place and zero_downtime have one (``{app_name}``); bluegreen has one per slot
-    (``{app_name}-blue``, ``{app_name}-green``). The unit runs from `code_link`, a path whose
+    in_place has one (``{app_name}``); zero_downtime two used in turn (``{app_name}-a``,
+    ``{app_name}-b``, both running `current`); bluegreen one per slot (``{app_name}-blue``,
+    ``{app_name}-green``). The unit runs from `code_link`, a path whose
     target a deploy changes (code/, current, slots/<slot>), so unit files never change
     between releases.
     """
@@ -151,18 +155,29 @@ class AppPaths:
         return posixpath.join(self.slots_dir, slot)
 
     def service_for(self, strategy: str, slot: str | None = None) -> AppService:
-        """The service that serves the app for a strategy (and slot, for bluegreen)."""
+        """The service that serves the app for a strategy and slot (bluegreen: blue or green;
+        zero_downtime: lane a or b, or None for the single service of djaploy before lanes)."""
         if strategy == "bluegreen":
             if slot not in SLOTS:
                 raise ValueError(f"bluegreen needs a slot (blue or green), got {slot!r}")
             name = f"{self.app_name}-{slot}"
             return AppService(name, f"/run/{name}/{self.app_name}.sock", self.slot_dir(slot))
+        if strategy == "zero_downtime" and slot is not None:
+            if slot not in LANES:
+                raise ValueError(f"zero_downtime's lane is a or b, got {slot!r}")
+            name = f"{self.app_name}-{slot}"
+            return AppService(name, f"/run/{name}/{self.app_name}.sock", self.current)
         code_link = self.current if strategy == "zero_downtime" else self.code_dir
         return AppService(self.app_name, self.socket_path, code_link)
 
     def all_services(self) -> list[AppService]:
         """Every service any strategy may have left on the host (for status and clean-up)."""
-        return [self.service_for("in_place"), *(self.service_for("bluegreen", s) for s in SLOTS)]
+        return [self.service_for("in_place"), *(self.service_for("zero_downtime", lane) for lane in LANES),
+                *(self.service_for("bluegreen", s) for s in SLOTS)]
+
+    def service_on(self, socket: str) -> AppService | None:
+        """The app's service listening on `socket` (where the live link points), if any."""
+        return next((service for service in self.all_services() if service.socket_path == socket), None)
 
     def worker_service(self, worker: str) -> str:
         """A worker's systemd service (config.py's `workers`)."""
@@ -199,11 +214,6 @@ class AppPaths:
     @property
     def state_file(self) -> str:
         return posixpath.join(self.meta_dir, "state.json")
-
-    @property
-    def check_socket(self) -> str:
-        """Private socket of the temporary gunicorn that proves a release before it serves."""
-        return posixpath.join(self.meta_dir, "check.sock")
 
     # -- system-wide paths ------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from djaploy import migrate, shell
 from djaploy.config import DjaployConfig, Target
 from djaploy.errors import ConnectError, DjaployError
 from djaploy.inventory import load_targets_without_secrets
-from djaploy.layout import AppPaths, AppService, project_subdir
+from djaploy.layout import LANES, AppPaths, AppService, project_subdir
 from djaploy.state import InvalidState, parse_state, read_command, serving
 
 #: what OpenSSH exits with when it fails itself (connection, authentication, host key)
@@ -93,6 +93,12 @@ class Live:
     strategy: str
     service: AppService
     release: str
+    lanes: tuple[str, ...] = ()  # zero_downtime: both lanes' units (the next deploy serves from the other)
+
+    @property
+    def journal_units(self) -> tuple[str, ...]:
+        """The units whose journal is the app's: a followed journal must not lose it at the next deploy."""
+        return self.lanes or (self.service.service,)
 
 
 def live_from_state(paths: AppPaths, state: Mapping[str, Any], host: str, env: str) -> Live:
@@ -107,7 +113,9 @@ def live_from_state(paths: AppPaths, state: Mapping[str, Any], host: str, env: s
         return Live(now.strategy, paths.service_for(now.strategy, now.slot), str(now.release or "?"))
     if now.strategy not in ("in_place", "zero_downtime"):
         raise DjaployError(f"[{host}] state.json names an unknown strategy {now.strategy!r}; run a deploy to repair it")
-    return Live(now.strategy, paths.service_for(now.strategy), str(now.release or "?"))
+    service = paths.service_for(now.strategy, now.slot)
+    lanes = tuple(paths.service_for(now.strategy, lane).service for lane in LANES) if now.slot else ()
+    return Live(now.strategy, service, str(now.release or "?"), lanes)
 
 
 def manage_command(target: Target, live: Live, manage_py: str, args: Sequence[str]) -> str:
@@ -117,9 +125,9 @@ def manage_command(target: Target, live: Live, manage_py: str, args: Sequence[st
     return as_app_user(target, migrate.manage_command(service.env_file, project_dir, service.venv_link, args))
 
 
-def journal_command(target: Target, service: AppService, *, lines: int, follow: bool) -> str:
-    """The service's journal: gunicorn's own lines and its access log."""
-    words = ["journalctl", "-u", service.service, "--no-pager", "-n", str(lines)]
+def journal_command(target: Target, units: Sequence[str], *, lines: int, follow: bool) -> str:
+    """The live service's journal: gunicorn's own lines and its access log."""
+    words = ["journalctl", *(word for unit in units for word in ("-u", unit)), "--no-pager", "-n", str(lines)]
     if follow:
         words.append("-f")
     return privileged(target, shell.join(words))
@@ -236,7 +244,7 @@ def show_logs(config_dir: Path, env: str, *, host: str | None = None, lines: int
         raise DjaployError(f"--lines must be 0 or more, got {lines}")
     _, targets = load_targets_without_secrets(config_dir, env)
     chosen = pick_hosts(targets, env, host)
-    commands = {t.name: journal_command(t, read_live(t, env).service, lines=lines, follow=follow) for t in chosen}
+    commands = {t.name: journal_command(t, read_live(t, env).journal_units, lines=lines, follow=follow) for t in chosen}
     if len(chosen) == 1:
         out.flush()
         return run_interactive(chosen[0], commands[chosen[0].name], tty=follow and attached_to_terminal())

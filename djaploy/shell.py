@@ -106,15 +106,15 @@ def _health_script() -> str:
 
 
 def health_check(host: str, path: str, *, scheme: str = "http", resolve: str | None = None, unix_socket: str | None = None,
-                 attempts: int = 30, interval: float = 0.5, pid: str | None = None, log: str | None = None,
-                 label: str | None = None) -> str:
+                 attempts: int = 30, interval: float = 0.5, pid: str | None = None, label: str | None = None) -> str:
     """Require a final 2xx from `path` for `host`, following same-host redirects (see the script).
 
     The script is a fixed text and every value is one of its arguments, so a hostile value can
-    never run as code. `pid` is a shell word on purpose (``"$pid"``): the gate's gunicorn.
+    never run as code. `pid` is a shell word on purpose (``"$(systemctl show ...)"``): the
+    gunicorn that must stay alive while it is checked.
     """
     args = [host, path, "--scheme", scheme, "--attempts", attempts, "--interval", interval]
-    for option, value in (("--resolve", resolve), ("--socket", unix_socket), ("--log", log), ("--label", label)):
+    for option, value in (("--resolve", resolve), ("--socket", unix_socket), ("--label", label)):
         if value is not None:
             args += [option, value]
     watch = f' --pid "{pid}"' if pid else ""
@@ -173,23 +173,6 @@ def acquire_lock(lock_dir: str, info: str) -> str:
 def release_lock(lock_dir: str, audit_log: str, audit_line: str) -> str:
     """Append the audit line, then release the lock (one round trip at the end of an operation)."""
     return f"printf '%s\\n' {q(audit_line)} >> {q(audit_log)}; rm -rf {q(lock_dir)}"
-
-
-def gate_check(*, venv_dir: str, project_dir: str, env_file: str, wsgi: str, socket: str, log: str,
-               host_header: str, path: str, attempts: int = 40) -> str:
-    """Prove a release before it takes traffic: run it in a private gunicorn, require a 2xx.
-
-    The check goes to a socket only this gunicorn listens on, so old workers cannot answer
-    for it. A release that does not import makes gunicorn exit: the log tail says why.
-    """
-    gunicorn = f"{venv_dir}/bin/gunicorn"
-    serve = with_env_file(env_file, f"cd {q(project_dir)} && exec {join([gunicorn, wsgi, '--bind', 'unix:' + socket, '--workers', 1, '--timeout', 30])}")
-    check = health_check(host_header, path, unix_socket=socket, attempts=attempts, interval=0.25, pid="$pid",
-                         log=log, label=f"health gate {path} (the release in a private gunicorn)")
-    return (
-        f"rm -f {q(socket)}; ( {serve} ) > {q(log)} 2>&1 & pid=$!; "
-        f"trap {q(f'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f {q(socket)}')} EXIT; {check}"
-    )
 
 
 def remove_unused_venvs(shared: str, code_dirs_glob: str) -> str:

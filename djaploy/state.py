@@ -81,7 +81,8 @@ def state_of(ctx: HostContext, strategy: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Serving:
-    """What serves on a host by its state: strategy None when nothing was deployed; slot for bluegreen."""
+    """What serves on a host by its state: strategy None when nothing was deployed; slot for bluegreen,
+    lane (a or b) for zero_downtime."""
 
     strategy: str | None
     release: str | None
@@ -95,6 +96,8 @@ def serving(state: dict[str, Any]) -> Serving:
         active = state.get("active") or None
         release = state.get("slots", {}).get(active, {}).get("release") if active else None
         return Serving(strategy, release, active)
+    if strategy == "zero_downtime":  # lane: which of its two services serves (None: state from before lanes)
+        return Serving(strategy, state.get("current") or None, state.get("lane") or None)
     return Serving(strategy, state.get("current") or None)
 
 

@@ -16,7 +16,8 @@ Hooks run per host, in this order per command:
                                           bluegreen's first deploy or --activate)
                         verify           (the release answers; raise to fail the deploy)
     activate, rollback: route_traffic    (traffic now goes to ctx.service: the live link moved)
-                        verify           (zero_downtime rollback: verify only)
+                        verify
+    zero_downtime rollback: publish, route_traffic, verify (the older release starts in the idle lane)
 
 Each hook runs for every module, in the order the modules are listed, before the next hook
 starts: all prepare_data hooks, then all prepare_release hooks, and so on. One more hook is no

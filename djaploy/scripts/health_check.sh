@@ -14,12 +14,13 @@
 #                      same socket with "X-Forwarded-Proto: https", as the web server would send it
 #   --attempts N       how many "not ready" answers to wait through (0.25-0.5 s apart)
 #   --interval S       seconds between attempts
-#   --pid PID          a process that must stay alive (the gate's gunicorn); --log FILE: its log
+#   --pid PID          a process that must stay alive (the gunicorn being checked); empty or 0:
+#                      it is gone already (systemd's MainPID of a stopped service)
 #   --label TEXT       how the check is named in its messages
 set -u
 host=$1 path=$2
 shift 2
-scheme=http resolve='' socket='' attempts=30 interval=0.5 pid='' log='' label="health check $path"
+scheme=http resolve='' socket='' attempts=30 interval=0.5 pid='' watch='' label="health check $path"
 while [ $# -gt 0 ]; do
     case $1 in
         --scheme) scheme=$2 ;;
@@ -27,8 +28,7 @@ while [ $# -gt 0 ]; do
         --socket) socket=$2 ;;
         --attempts) attempts=$2 ;;
         --interval) interval=$2 ;;
-        --pid) pid=$2 ;;
-        --log) log=$2 ;;
+        --pid) pid=$2 watch=1 ;;
         --label) label=$2 ;;
         *) echo "health check: unknown option $1" >&2; exit 2 ;;
     esac
@@ -40,7 +40,6 @@ trap 'rm -f "$body" "$err"' EXIT
 
 fail() {
     echo "$label for Host $host failed: $1" >&2
-    if [ -n "$log" ] && [ -f "$log" ]; then tail -n 20 "$log" >&2; fi
     if [ -s "$body" ]; then head -c 600 "$body" >&2; echo >&2; fi
     if [ -s "$err" ]; then cat "$err" >&2; fi
     exit 1
@@ -49,8 +48,8 @@ fail() {
 want=${path%%\?*}
 url="$scheme://$host$path" forwarded='' redirects=0 tries=0
 while :; do
-    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-        fail "the release did not start: gunicorn exited (its log is above)"
+    if [ -n "$watch" ] && { [ -z "$pid" ] || [ "$pid" = 0 ] || ! kill -0 "$pid" 2>/dev/null; }; then
+        fail "the release did not start: gunicorn exited"
     fi
     set -- -sS -k -o "$body" -w '%{http_code} %{redirect_url}' --max-time 10 --noproxy '*'
     if [ -n "$socket" ]; then set -- "$@" --unix-socket "$socket"; fi

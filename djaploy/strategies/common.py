@@ -1,4 +1,4 @@
-"""Steps every strategy shares: audit fields, upload, the health gate, hooks, clean-up.
+"""Steps every strategy shares: audit fields, upload, hooks, the switch, clean-up.
 
 Each step is one plan call (one SSH round trip where possible): switching and rolling back
 are hot paths.
@@ -20,6 +20,7 @@ from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.errors import UndoFailed
 from djaploy.layout import (
+    LANES,
     RELEASE_INFO_NAME,
     SLOTS,
     VENV_LINK_NAME,
@@ -147,33 +148,6 @@ def run_hooks(ctx: HostContext, modules: list[BaseModule], *hooks: str) -> None:
                 call_hook(ctx, module, hook)
 
 
-def health_gate(ctx: HostContext) -> None:
-    """The new release must answer the health check in a private gunicorn before it serves
-    (web hosts: a worker host serves nothing)."""
-    if "web" not in ctx.target.roles:
-        return
-    paths = ctx.paths
-    with timed(ctx, "health gate"):
-        _health_gate(ctx, paths)
-
-
-def _health_gate(ctx: HostContext, paths: Any) -> None:
-    ctx.plan.run(
-        f"health gate {ctx.target.health_check_path} (release in a private gunicorn)",
-        shell.gate_check(
-            venv_dir=ctx.venv_dir,
-            project_dir=ctx.project_dir,
-            env_file=ctx.env_file,
-            wsgi=ctx.wsgi_application,
-            socket=paths.check_socket,
-            log=f"{paths.meta_dir}/check.log",
-            host_header=ctx.health_host,
-            path=ctx.target.health_check_path,
-        ),
-        as_user=ctx.target.app_user,
-    )
-
-
 def check_socket(ctx: HostContext, socket_path: str, step: str) -> None:
     """Require a 2xx from a running service's own socket (bluegreen slots)."""
     ctx.plan.run(
@@ -205,4 +179,6 @@ def _services_of(paths: AppPaths, strategy: str) -> list[AppService]:
     """The services a strategy runs; every other app service on the host is a leftover."""
     if strategy == "bluegreen":
         return [paths.service_for(strategy, slot) for slot in SLOTS]
+    if strategy == "zero_downtime":
+        return [paths.service_for(strategy, lane) for lane in LANES]
     return [paths.service_for(strategy)]

@@ -1,15 +1,16 @@
-"""zero_downtime: immutable releases, an atomic `current` link, a graceful restart.
+"""zero_downtime: immutable releases, an atomic `current` link, two services used in turn.
 
     releases/<release>/   extracted once, never changed
     current -> releases/<release>
 
-A new release is installed and migrated beside the live one, then proves itself in a private
-gunicorn (health check with the host's domain) before anything points at it. Only then is
-`current` swapped (temporary link + rename) and the socket-activated service restarted:
-in-flight requests finish on the old workers, new connections wait in the socket backlog
-for the new ones. If anything fails before the swap, the old release never stopped serving;
-if the new release fails after it, `current` goes back and the old release is restarted.
-A failed release is removed, so it is never a rollback target.
+A new release is installed and migrated beside the live one, then started in the service
+(lane) that is not serving, and proves itself there (health check with the host's domain on
+that lane's own socket) before anything points at it. Only then does the live link move to it
+and the old lane stop gracefully: the release boots once and no request waits for a restart
+(djaploy.strategies.lanes). If anything fails before that, the old release never stopped
+serving; a failure after it puts the traffic, `current` and the old lane back. A failed
+release is removed, so it is never a rollback target. A rollback starts the older release in
+the idle lane the same way.
 """
 
 from __future__ import annotations
@@ -20,24 +21,25 @@ from typing import Any
 from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.errors import DjaployError
+from djaploy.layout import AppService
 from djaploy.modules.base import BaseModule
 from djaploy.state import state_of, write_state
 from djaploy.strategies.common import (
     UndoOnFailure,
     clean_up,
-    health_gate,
     release_info,
-    route_traffic,
     run_hooks,
     upload_and_extract,
 )
+from djaploy.strategies.lanes import go_live_in_lane, host_now_command, lane_of, next_lane, parse_host_now
 
 NAME = "zero_downtime"
 
 
-def _existing_releases(ctx: HostContext) -> list[str]:
-    listing = ctx.plan.query(f"ls -1 {shell.q(ctx.paths.releases_dir)} 2>/dev/null || true").stdout
-    return [line for line in listing.splitlines() if line.strip()]
+def _host_now(ctx: HostContext) -> tuple[list[str], AppService | None]:
+    """(release folders on disk, the app's service the live link points at), one round trip."""
+    on_disk, live = parse_host_now(ctx.plan.query(host_now_command(ctx)).stdout)
+    return on_disk, ctx.paths.service_on(live)
 
 
 def _unique_name(name: str, taken: set[str]) -> str:
@@ -69,13 +71,6 @@ def releases_to_prune(state: dict[str, Any], keep: int, on_disk: list[str]) -> l
     return [name for name in on_disk if name not in kept]
 
 
-def _switch_and_restart(ctx: HostContext, release: str, step: str) -> None:
-    """One round trip: swap `current` atomically, then restart gracefully onto it."""
-    assert ctx.service
-    restart = f" && {shell.systemctl('restart', ctx.service.service)}" if "web" in ctx.target.roles else ""
-    ctx.plan.run(step, f"{shell.switch_symlink(ctx.paths.current, ctx.paths.release_dir(release))}{restart}")
-
-
 def _remove_release(ctx: HostContext, release: str) -> None:
     ctx.plan.run(f"remove release {release}", f"rm -rf {shell.q(ctx.paths.release_dir(release))}")
 
@@ -88,6 +83,7 @@ class Staged:
     previous: str | None
     state: dict[str, Any]
     on_disk: list[str]
+    serving: AppService | None  # what the live link points at: the lane (or other service) to stop after
 
 
 def stage(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any]) -> Staged:
@@ -95,14 +91,14 @@ def stage(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any]) ->
     Nothing serves it yet; a failure removes it."""
     assert ctx.release
     paths = ctx.paths
-    ctx.service = paths.service_for(NAME)
     state = state_of(ctx, NAME)
-    on_disk = _existing_releases(ctx)
+    on_disk, serving = _host_now(ctx)
     name = _unique_name(ctx.release.name, set(on_disk) | set(state["releases"]))
     audit["release"] = name
     release_dir = paths.release_dir(name)
     previous = state.get("current") if state.get("current") in on_disk else None
-    staged = Staged(name, previous, state, on_disk)
+    staged = Staged(name, previous, state, on_disk, serving)
+    ctx.service = paths.service_for(NAME, next_lane(paths, serving))  # the lane it will start in
     with UndoOnFailure(f"remove release {name}", lambda: discard(ctx, staged)):
         upload_and_extract(ctx, release_dir)
         ctx.code_dir = release_dir
@@ -118,30 +114,19 @@ def discard(ctx: HostContext, staged: Staged) -> None:
 
 def go_live(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], staged: Staged,
             activate: bool = False) -> str:
-    """Prove the staged release in a private gunicorn, then make it live; a failure puts the previous one back."""
+    """Start the staged release in the idle lane; once it answers, move the traffic to it
+    (djaploy.strategies.lanes). A failure puts the previous release back and removes this one."""
     paths, name, previous, state = ctx.paths, staged.name, staged.previous, staged.state
-    release_dir = paths.release_dir(name)
-    with UndoOnFailure(f"remove release {name}", lambda: discard(ctx, staged)):
-        health_gate(ctx)
     if ctx.plan.dry_run:
+        ctx.service = paths.service_for(NAME, "a")
         return f"release {name} would go live"
-
-    def put_previous_back() -> None:
-        if previous:
-            _switch_and_restart(ctx, previous, f"restore release {previous}")
-        _remove_release(ctx, name)
-
-    ctx.plan.run("switch current", shell.switch_symlink(paths.current, release_dir))
-    with UndoOnFailure(f"restore release {previous}" if previous else f"remove release {name}", put_previous_back):
-        run_hooks(ctx, modules, "publish")
-        route_traffic(ctx, modules)
-        run_hooks(ctx, modules, "verify")
-
+    lane = go_live_in_lane(ctx, modules, paths.release_dir(name), paths.release_dir(previous) if previous else None,
+                           staged.serving, undo_extra=lambda: _remove_release(ctx, name))
     info = release_info(ctx)
     info["release"] = name
     state["releases"][name] = info
     state["order"] = [n for n in state["order"] if n != name] + [name]
-    state["current"] = name
+    state.update(current=name, lane=lane)
     _prune(ctx, state, [*staged.on_disk, name])
     write_state(ctx, state)
     return f"release {name} is live" + (f" (rollback target: {rollback_target(state)})" if rollback_target(state) else "")
@@ -182,20 +167,20 @@ def check_switch(ctx: HostContext, command: str, to: str | None = None) -> None:
 
 
 def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], to: str | None = None) -> str:
+    """Start the older release in the idle lane and move the traffic to it, as a deploy does."""
     paths = ctx.paths
-    ctx.service = paths.service_for(NAME)
     state = state_of(ctx, NAME)
     current, target = _rollback_choice(ctx, state, to)
     audit.update(release=target, rolled_back_from=current, commit=state["releases"][target].get("commit"))
     if ctx.plan.dry_run:
         return f"would roll back from {current} to {target}"
-    _switch_and_restart(ctx, target, f"switch current to {target} and restart")
+    _, serving = _host_now(ctx)
     ctx.code_dir = paths.release_dir(target)
-    with UndoOnFailure(f"restore release {current}",
-                       lambda: _switch_and_restart(ctx, current, f"restore release {current}")):
-        run_hooks(ctx, modules, "verify")
+    lane = go_live_in_lane(ctx, modules, paths.release_dir(target), paths.release_dir(current), serving)
+    if serving is not None and lane_of(paths, serving) is None:
+        clean_up(ctx, NAME)  # the live service was not a lane (djaploy before lanes): retire it
     state["releases"][current]["rolled_back"] = True
-    state["current"] = target
+    state.update(current=target, lane=lane)
     write_state(ctx, state)
     return f"rolled back from {current} to {target}"
 

@@ -154,7 +154,7 @@ def served_media(host, path: str) -> bytes | None:
 
 def lose_everything(host, media_path: str) -> None:
     """A lost disk, as far as the app can tell: app stopped, database and the upload gone."""
-    remote(host, f"systemctl stop ledger.socket ledger.service && rm -f {DB} {DB}-wal {DB}-shm {MEDIA}/{media_path}")
+    remote(host, f"systemctl stop 'ledger-[ab].socket' 'ledger-[ab].service' && rm -f {DB} {DB}-wal {DB}-shm {MEDIA}/{media_path}")
     assert remote(host, f"ls {DB} {MEDIA}/{media_path} 2>/dev/null | wc -l").strip() == "0"
 
 

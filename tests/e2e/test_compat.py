@@ -171,7 +171,7 @@ def test_the_1x_readme_project_deploys_and_answers(apps) -> None:
     assert remote(vm, "cat /etc/myapp-custom") == "configured\n"
     assert remote(vm, "cat /etc/myapp-deployed").startswith("/home/app/apps/myapp/releases/")
     assert remote(vm, "readlink /home/app/apps/myapp/current").startswith("/home/app/apps/myapp/releases/")
-    assert remote(vm, "systemctl is-active myapp.service myapp-worker.service").split() == ["active", "active"]
+    assert remote(vm, "systemctl is-active myapp-a.service myapp-worker.service").split() == ["active", "active"]
     assert "poetry run gunicorn" in remote(vm, "cat /etc/systemd/system/app.service")  # installed, as written
 
 

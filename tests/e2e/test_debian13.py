@@ -136,7 +136,8 @@ def test_zero_downtime_deploy_under_load_drops_nothing(project: Project, sandbox
     # The release runs on trixie's own Python 3.13, in a venv made by it.
     venv_python = remote(host, f"{APP}/current/.djaploy-venv/bin/python -c 'import sys; print(sys.version)'")
     assert venv_python.startswith(f"{PYTHON}."), venv_python
-    pid = remote(host, "systemctl show -p MainPID --value ledger.service").strip()
+    lane = remote(host, f"readlink {APP}/live.sock").split("/")[2]  # /run/ledger-b/ledger.sock: the lane serving
+    pid = remote(host, f"systemctl show -p MainPID --value {lane}.service").strip()
     assert remote(host, f"readlink /proc/{pid}/cwd").strip() == f"{APP}/releases/v11"
 
 

@@ -133,7 +133,7 @@ def wait_replicated(host, texts: list[str], seconds: int = 30) -> None:
 
 def lose_database(host) -> None:
     """What a lost disk looks like to the app: everything stopped, the database gone."""
-    remote(host, f"systemctl stop ledger.socket ledger.service {PATHS.service} && rm -f {DB} {DB}-wal {DB}-shm")
+    remote(host, f"systemctl stop 'ledger-[ab].socket' 'ledger-[ab].service' {PATHS.service} && rm -f {DB} {DB}-wal {DB}-shm")
     assert remote(host, f"test -e {DB} && echo present || echo gone").strip() == "gone"
 
 

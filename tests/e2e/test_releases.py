@@ -102,9 +102,22 @@ def test_zero_downtime_deploy_under_load_switches_once_and_drops_nothing(project
     venvs = remote(host, f"readlink -f {APP}/releases/v10/.djaploy-venv {APP}/releases/v11/.djaploy-venv").split()
     assert venvs[0] == venvs[1]
     assert remote(host, f"test -f {venvs[0]}/.djaploy-complete && echo done").strip() == "done"
-    # systemd tracks the one gunicorn master, which runs the new release.
-    pid = remote(host, "systemctl show -p MainPID --value ledger.service").strip()
+    # The release went live in the other lane, where it booted once; the old lane stopped.
+    assert current["lane"] == "b" and remote(host, f"readlink {APP}/live.sock").strip() == "/run/ledger-b/ledger.sock"
+    pid = remote(host, "systemctl show -p MainPID --value ledger-b.service").strip()
     assert remote(host, f"readlink /proc/{pid}/cwd").strip() == f"{APP}/releases/v11"
+    assert remote(host, "systemctl show -p NRestarts --value ledger-b.service").strip() == "0"
+    assert wait_inactive(host, "ledger-a.service")
+
+
+def wait_inactive(host, unit: str, seconds: float = 40) -> bool:
+    """The old lane stops in the background (its requests finish first): wait for it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if remote(host, f"systemctl is-active {unit}", check=False).strip() == "inactive":
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def test_rollback_under_load_is_fast_and_clean(project: Project, host) -> None:
@@ -247,6 +260,38 @@ def test_interrupted_venv_install_is_not_reused(project: Project, host) -> None:
     assert served_version(host) == "16"
 
 
+def live_lane(host) -> str:
+    """The lane the live link points at (a or b): /run/ledger-<lane>/ledger.sock."""
+    return remote(host, f"readlink {APP}/live.sock").strip().split("/")[2].removeprefix("ledger-")
+
+
+def test_a_deployer_killed_after_the_switch_costs_the_next_deploy_no_request(project: Project, host) -> None:
+    """A deployer killed after moving the traffic (kill -9, a dropped connection) leaves state.json
+    naming the old lane: the next deploy reads the live link, so it starts in the lane without
+    traffic instead of restarting the one serving."""
+    before = live_lane(host)
+    after = "b" if before == "a" else "a"
+    release(project, "16b", tag="v16b")
+    command = [sys.executable, "manage.py", "deploy", "--env", ENV, "--release", "v16b"]
+    first = subprocess.Popen(command, cwd=project.root, env=project.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert first.stdout is not None
+    for line in first.stdout:
+        if f"] stop ledger-{before}" in line:  # the traffic is on the other lane; state.json comes after
+            break
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    project.manage("unlock", "--env", ENV, check=True)
+    assert live_lane(host) == after and served_version(host) == "16b"
+    assert state(host)["lane"] == before  # stale
+
+    release(project, "16c", tag="v16c")
+    result, report = deploy_under_load(project, host, "deploy", "--env", ENV, "--release", "v16c")
+    assert result.returncode == 0, result.stderr
+    assert_one_clean_switch(report, "16b", "16c")
+    assert live_lane(host) == before and state(host)["lane"] == before
+    assert wait_inactive(host, f"ledger-{after}.service")
+
+
 def test_bluegreen_stage_activate_rollback_under_load(project: Project, host) -> None:
     use_strategy(project, "bluegreen")
     project.commit("switch to bluegreen")
@@ -255,7 +300,8 @@ def test_bluegreen_stage_activate_rollback_under_load(project: Project, host) ->
     assert result.returncode == 0, result.stderr
     assert report.failures == 0, report.failure_reasons
     assert state(host)["active"] == "blue"
-    assert remote(host, "systemctl is-active ledger.service", check=False).strip() == "inactive"  # retired
+    lanes = remote(host, "systemctl is-active ledger-a.service ledger-b.service; ls /etc/systemd/system/", check=False)
+    assert lanes.split()[:2] == ["inactive", "inactive"] and "ledger-a.service" not in lanes  # retired
 
     release(project, "17", tag="v17")
     staged = project.manage("deploy", "--env", ENV, "--release", "v17", check=True)

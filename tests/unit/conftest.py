@@ -77,6 +77,7 @@ class RecordingPlan:
     calls: list[tuple[str, str]] = field(default_factory=list)  # (method, step or command)
     files: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # path -> (content, owner, mode)
     commands: list[str] = field(default_factory=list)
+    live_link: str = ""  # where the host's live.sock points (zero_downtime reads it to pick a lane)
 
     def _put(self, method: str, step: str, path: str, content: str, owner: str, mode: str) -> bool:
         self.calls.append((method, step))
@@ -133,6 +134,8 @@ class RecordingPlan:
         self.calls.append(("query", command))
         if command.startswith("cat "):  # read back a file it holds (state.json)
             return CommandResult(True, self.files.get(shlex.split(command)[1], ("",))[0])
+        if command.startswith("ls -1 ") and "readlink" in command:  # zero_downtime: releases, then the live link
+            return CommandResult(True, f"==live\n{self.live_link}\n")
         return CommandResult(True, "")
 
     def direct_operations(self, label: str) -> AbstractContextManager[object]:

@@ -41,14 +41,19 @@ def test_each_strategy_runs_its_service_from_its_own_code_link() -> None:
     assert (in_place.service, in_place.socket_unit) == ("ledger.service", "ledger.socket")
     assert in_place.code_link == "/home/web/apps/ledger/code"
     assert in_place.env_file == "/home/web/apps/ledger/code/.djaploy-env"
-    zero = paths.service_for("zero_downtime")
-    assert zero.service == "ledger.service" and zero.code_link == "/home/web/apps/ledger/current"
-    assert zero.venv_link == "/home/web/apps/ledger/current/.djaploy-venv"
+    lane = paths.service_for("zero_downtime", "b")
+    assert (lane.service, lane.socket_unit) == ("ledger-b.service", "ledger-b.socket")
+    assert lane.socket_path == "/run/ledger-b/ledger.sock" and lane.code_link == "/home/web/apps/ledger/current"
+    assert lane.venv_link == "/home/web/apps/ledger/current/.djaploy-venv"
+    legacy = paths.service_for("zero_downtime")  # the single service of djaploy before lanes
+    assert legacy.service == "ledger.service" and legacy.code_link == "/home/web/apps/ledger/current"
+    assert paths.service_on("/run/ledger-b/ledger.sock") == lane
+    assert paths.service_on("/run/ledger/ledger.sock").name == "ledger" and paths.service_on("/elsewhere") is None
     green = paths.service_for("bluegreen", "green")
     assert green.service_path == "/etc/systemd/system/ledger-green.service"
     assert green.socket_path == "/run/ledger-green/ledger.sock"
     assert green.code_link == "/home/web/apps/ledger/slots/green"
-    assert [s.name for s in paths.all_services()] == ["ledger", "ledger-blue", "ledger-green"]
+    assert [s.name for s in paths.all_services()] == ["ledger", "ledger-a", "ledger-b", "ledger-blue", "ledger-green"]
 
 
 def test_bluegreen_needs_a_slot() -> None:

@@ -119,8 +119,8 @@ def test_unit_runs_as_the_app_user_before_every_app_service_and_restores_a_missi
     ctx = context({"replica": {"type": "file", "path": "/var/backups/shop"}})
     unit = litestream_unit(ctx, settings_for(ctx.target))
     assert "User=shop" in unit and "Group=shop" in unit
-    assert "Before=shop.service shop-blue.service shop-green.service" in unit
-    assert "WantedBy=multi-user.target shop.service shop-blue.service shop-green.service" in unit
+    assert "Before=shop.service shop-a.service shop-b.service shop-blue.service shop-green.service" in unit
+    assert "WantedBy=multi-user.target shop.service shop-a.service shop-b.service shop-blue.service shop-green.service" in unit
     assert "EnvironmentFile=/etc/litestream-shop.env" in unit
     assert ("ExecStartPre=/opt/litestream/bin/litestream restore -config /etc/litestream-shop.yml "
             "-if-db-not-exists -if-replica-exists /home/shop/apps/shop/shared/data/db.sqlite3") in unit

@@ -104,21 +104,27 @@ def test_in_place_deploy_runs_every_deploy_hook_in_order_around_its_own_steps() 
     assert steps[-1] == "record state"
 
 
-def test_zero_downtime_deploy_gates_the_release_before_publish() -> None:
+def test_zero_downtime_deploy_gates_the_release_in_its_lane_before_traffic_moves() -> None:
     ctx = make_ctx()
     zero_downtime.deploy(ctx, load_modules([MODULE_A, MODULE_B]), {})
     assert hook_steps(ctx.plan) == per_module(*DEPLOY_ORDER)
     steps = ctx.plan.steps
     gate = next(step for step in steps if step.startswith("health gate"))
-    assert steps.index("b.prepare_release") < steps.index(gate) < steps.index("switch current") < steps.index("a.publish")
+    route = next(step for step in steps if step.startswith("route traffic"))
+    assert (steps.index("b.prepare_release") < steps.index("switch current to v7") < steps.index("b.publish")
+            < steps.index(gate) < steps.index(route) < steps.index("a.route_traffic"))
+    assert "shop-a" in gate and route == "route traffic to shop-a"  # the first lane; the publish hook started it
 
 
-def test_zero_downtime_rollback_runs_verify_only() -> None:
-    state = {"strategy": "zero_downtime", "current": "v7", "order": ["v6", "v7"],
+def test_zero_downtime_rollback_starts_the_older_release_in_the_idle_lane() -> None:
+    state = {"strategy": "zero_downtime", "current": "v7", "lane": "a", "order": ["v6", "v7"],
              "releases": {"v6": {"commit": "a"}, "v7": {"commit": "b"}}}
-    ctx = make_ctx(with_state(state))
+    plan = with_state(state)
+    plan.live_link = "/run/shop-a/shop.sock"
+    ctx = make_ctx(plan)
     zero_downtime.rollback(ctx, load_modules([MODULE_A, MODULE_B]), {})
-    assert hook_steps(ctx.plan) == per_module("verify")
+    assert hook_steps(ctx.plan) == per_module("publish", "route_traffic", "verify")
+    assert ctx.service and ctx.service.name == "shop-b"
 
 
 def test_bluegreen_first_deploy_goes_live_and_a_later_one_only_stages() -> None:
@@ -166,9 +172,9 @@ class UndoBreaks(RecordingPlan):
         return result
 
     def query(self, command: str, *, as_user: str | None = None) -> CommandResult:
-        if command.startswith("ls -1 "):  # zero_downtime's releases/ folder
+        if command.startswith("ls -1 "):  # zero_downtime's releases/ folder, then its live link
             self.calls.append(("query", command))
-            return CommandResult(True, self.releases_on_disk)
+            return CommandResult(True, f"{self.releases_on_disk}==live\n{self.live_link}\n")
         return super().query(command, as_user=as_user)
 
 
@@ -178,13 +184,14 @@ BLUEGREEN_STAGED = {"strategy": "bluegreen", "active": "blue", "previous": None,
 
 
 def _host(state: dict[str, Any], broken: tuple[str, ...] = ()) -> UndoBreaks:
-    return UndoBreaks(files={STATE_FILE: (json.dumps(state), "root", "644")}, broken=broken)
+    """A host whose state.json holds `state`; zero_downtime's lane b serves (the live link)."""
+    return UndoBreaks(files={STATE_FILE: (json.dumps(state), "root", "644")}, broken=broken, live_link="/run/shop-b/shop.sock")
 
 
 @pytest.mark.parametrize(
     "operation, state, undo_step",
     [
-        (lambda ctx: zero_downtime.deploy(ctx, [FailingVerify()], {}), ZERO_DOWNTIME_LIVE, "restore release v6"),
+        (lambda ctx: zero_downtime.deploy(ctx, [FailingVerify()], {}), ZERO_DOWNTIME_LIVE, "route traffic to shop-b"),
         (lambda ctx: bluegreen.activate(ctx, [FailingVerify()], {}), BLUEGREEN_STAGED, "route traffic to shop-blue"),
     ],
     ids=["zero_downtime-deploy", "bluegreen-activate"],
@@ -208,7 +215,11 @@ def test_a_failure_that_is_undone_is_reported_unchanged() -> None:
     with pytest.raises(RemoteError) as info:
         zero_downtime.deploy(ctx, [FailingVerify()], {})
     assert info.value.step == "failing: health"
-    assert "restore release v6" in ctx.plan.steps  # the undo ran
+    steps = ctx.plan.steps
+    # the undo ran: traffic back on lane b, then v6 back as current and lane a stopped, v7 removed
+    assert steps[steps.index("route traffic to shop-a") + 1:] == [
+        "route traffic to shop-b", "put the previous release back", "remove release v7"]
+    assert "releases/v6" in ctx.plan.commands[-2] and "stop shop-a.service" in ctx.plan.commands[-2]
 
 
 def test_the_summary_offers_unlock_for_a_held_lock_only() -> None:

@@ -64,7 +64,7 @@ def test_clean_up_retires_exactly_the_other_strategies_services_in_one_command()
     from djaploy.system_services import retire_units_command
 
     paths = AppPaths(app_name="ledger", app_user="ledger")
-    assert [s.name for s in _services_of(paths, "zero_downtime")] == ["ledger"]
+    assert [s.name for s in _services_of(paths, "zero_downtime")] == ["ledger-a", "ledger-b"]
     assert [s.name for s in _services_of(paths, "bluegreen")] == ["ledger-blue", "ledger-green"]
     command = retire_units_command([paths.service_for("bluegreen", "blue"), paths.service_for("bluegreen", "green")])
     assert "disable --now ledger-blue.service ledger-blue.socket" in command

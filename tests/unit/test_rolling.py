@@ -275,9 +275,9 @@ def test_a_fleet_stages_and_migrates_once_on_every_host_first_and_only_the_go_li
     assert order("b.prepare_release", "migrate once", "switch current", "drain", "ready", "workers:", "backend") == [
         ("web1", "b.prepare_release"), ("web2", "b.prepare_release"), ("web3", "b.prepare_release"),
         ("web1", "migrate once for the environment (primary web1)"),
-        ("lb1", "drain web1"), ("web1", "switch current"), ("lb1", "ready web1"),  # the canary
-        ("lb1", "drain web2"), ("web2", "switch current"), ("lb1", "ready web2"),
-        ("lb1", "drain web3"), ("web3", "switch current"), ("lb1", "ready web3"),
+        ("lb1", "drain web1"), ("web1", "switch current to v7"), ("lb1", "ready web1"),  # the canary
+        ("lb1", "drain web2"), ("web2", "switch current to v7"), ("lb1", "ready web2"),
+        ("lb1", "drain web3"), ("web3", "switch current to v7"), ("lb1", "ready web3"),
         ("lb1", "backend synced: web1 web2 web3"),
         ("web1", "workers: restart shop-worker-tasks.service"),  # after every web batch
     ]
@@ -295,9 +295,10 @@ def test_a_failed_batch_stops_the_fleet_discards_the_later_batches_and_reverts_t
     assert isinstance(outcome.errors["web3"], Stopped) and "not switched: batch 2 (web2) failed" in str(outcome.errors["web3"])
     assert isinstance(outcome.errors["web1"], Stopped) and "reverted (rolled back from v7 to v6)" in str(outcome.errors["web1"])
     assert order("switch current", "drain", "ready", "remove release v7", "workers:") == [
-        ("lb1", "drain web1"), ("web1", "switch current"), ("lb1", "ready web1"),
-        ("lb1", "drain web2"), ("web2", "remove release v7"), ("lb1", "ready web2"),  # it still serves v6
-        ("lb1", "drain web1"), ("web1", "switch current to v6 and restart"), ("lb1", "ready web1"),
+        ("lb1", "drain web1"), ("web1", "switch current to v7"), ("lb1", "ready web1"),
+        ("lb1", "drain web2"), ("web2", "switch current to v7"),  # its lane failed the health gate:
+        ("web2", "remove release v7"), ("lb1", "ready web2"),  # current back to v6, which still serves
+        ("lb1", "drain web1"), ("web1", "switch current to v6"), ("lb1", "ready web1"),
         ("web3", "remove release v7"),  # staged, never switched
     ]  # and no worker restarted onto a release that did not stay
     assert any("(the canary)" not in note and "batch 2 (web2) failed" in note for note in outcome.notes)
@@ -319,7 +320,7 @@ def test_without_a_load_balancer_a_fleet_switches_every_host_at_once_as_before()
     assert balancers == {} and not plan_rollout(targets).rolling
     outcome = deploy_phases(runs, plan_rollout(targets), sequential)
     assert outcome.errors == {} and outcome.notes == []
-    assert order("switch current", "drain", "ready") == [("web1", "switch current"), ("web2", "switch current")]
+    assert order("switch current", "drain", "ready") == [("web1", "switch current to v7"), ("web2", "switch current to v7")]
 
 
 def test_a_fleet_rollback_goes_through_the_same_batches_without_reverts() -> None:
@@ -331,5 +332,5 @@ def test_a_fleet_rollback_goes_through_the_same_batches_without_reverts() -> Non
     outcome = switch_phases(runs, plan_rollout(targets), sequential, "rollback", balancers=balancers)
     assert outcome.errors == {}
     assert order("switch current", "drain", "ready") == [
-        ("lb1", "drain web1"), ("web1", "switch current to v6 and restart"), ("lb1", "ready web1"),
-        ("lb1", "drain web2"), ("web2", "switch current to v6 and restart"), ("lb1", "ready web2")]
+        ("lb1", "drain web1"), ("web1", "switch current to v6"), ("lb1", "ready web1"),
+        ("lb1", "drain web2"), ("web2", "switch current to v6"), ("lb1", "ready web2")]

@@ -113,10 +113,10 @@ def test_every_host_stages_before_any_switches_and_the_primary_alone_migrates_in
     runs = runs_for(targets)
     outcome = deploy_phases(runs, plan_rollout(targets), sequential)
     assert outcome.errors == {}
-    order = [(host, step) for host, step in LOG if step in ("b.prepare_release", "switch current") or step.startswith("migrate once")]
+    order = [(host, step) for host, step in LOG if step in ("b.prepare_release", "switch current to v7") or step.startswith("migrate once")]
     assert order == [("web1", "b.prepare_release"), ("web2", "b.prepare_release"),
                      ("web1", "migrate once for the environment (primary web1)"),
-                     ("web1", "switch current"), ("web2", "switch current")]
+                     ("web1", "switch current to v7"), ("web2", "switch current to v7")]
     assert all(not run.ctx.runs_migrations for run in runs.values())  # core's prepare_release skips migrate
     assert not any(step.startswith("migrate once") for step in steps_of("web2"))
     for host in ("web1", "web2"):
@@ -213,7 +213,7 @@ def test_a_worker_host_stages_and_switches_without_gunicorn_or_a_site() -> None:
     outcome = deploy_phases(runs, plan_rollout(targets), sequential)
     assert outcome.errors == {}
     worker_steps = steps_of("work1")
-    assert "switch current" in worker_steps and not any(s.startswith("health gate") for s in worker_steps)
+    assert "switch current to v7" in worker_steps and not any(s.startswith("health gate") for s in worker_steps)
     assert not any("gunicorn" in s or s.startswith("systemd: shop") for s in worker_steps)
     assert any(s.startswith("workers: restart shop-worker-tasks.service") for s in worker_steps)
     assert any(s.startswith("health gate") for s in steps_of("web1"))

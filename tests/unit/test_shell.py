@@ -187,58 +187,44 @@ def test_health_check_values_arrive_byte_for_byte(rsh, value: str) -> None:
     assert argv[argv.index("--unix-socket") + 1] == value
 
 
-# --- the gate: a private gunicorn -----------------------------------------------------------------
+# --- the health gate's watch on the gunicorn being checked ------------------------------------------
 
 
-def fake_venv(root: Path, body: str) -> Path:
-    venv = root / "venv $(touch MARKER)"
-    (venv / "bin").mkdir(parents=True)
-    gunicorn = venv / "bin" / "gunicorn"
-    gunicorn.write_text("#!/bin/sh\n" + body)
-    gunicorn.chmod(0o755)
-    return venv
-
-
-def gate(root: Path, venv: Path, **overrides: str) -> str:
-    project = root / "project 'x'"
-    project.mkdir(exist_ok=True)
-    env_file = root / "env `touch MARKER`"
-    env_file.write_text(shell.render_env_file({"SECRET": "s3cr3t $(touch MARKER)"}))
-    values = dict(venv_dir=str(venv), project_dir=str(project), env_file=str(env_file), wsgi="app.wsgi:application",
-                  socket=str(root / "check.sock"), log=str(root / "check; touch MARKER.log"),
-                  host_header="app.example.com", path="/health/", attempts=5)
-    values.update(overrides)
-    return shell.gate_check(**values)
-
-
-def test_gate_runs_the_release_with_its_environment_and_stops_it(rsh, tmp_path: Path) -> None:
-    venv = fake_venv(tmp_path, 'printf "%s\\n" "$PWD" "$SECRET" "$@" > started; echo $$ > pid; exec sleep 30\n')
-    rsh.answers({"http://app.example.com/health/": [(0, ""), (200, "")]})
-    run = rsh.run(gate(tmp_path, venv))
-    assert run.returncode == 0, run.stderr
-    assert rsh.injected() == []
-    started = (tmp_path / "project 'x'" / "started").read_text().splitlines()
-    assert started == [str(tmp_path / "project 'x'"), "s3cr3t $(touch MARKER)", "app.wsgi:application",
-                       "--bind", f"unix:{tmp_path / 'check.sock'}", "--workers", "1", "--timeout", "30"]
-    pid = int((tmp_path / "project 'x'" / "pid").read_text())
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)  # the private gunicorn is gone when the check ends
-    assert "s3cr3t" not in " ".join(json.dumps(call) for call in run.calls)  # secrets never on argv
-
-
-def test_gate_reports_a_release_that_does_not_start(rsh, tmp_path: Path) -> None:
-    venv = fake_venv(tmp_path, 'echo "ModuleNotFoundError: No module named nope" >&2; exit 3\n')
-    rsh.answers({"*": [(0, "")]})
-    run = rsh.run(gate(tmp_path, venv, attempts=40))
+def test_health_check_fails_at_once_when_the_watched_gunicorn_is_gone(rsh) -> None:
+    """A lane's socket is held by systemd: a connection to a dead gunicorn waits, so the check
+    must notice the process is gone instead of retrying until its attempts run out."""
+    rsh.answers({"*": [(0, "")] * 50})
+    dead = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True).stdout.strip()
+    run = rsh.run(shell.health_check("a.example.com", "/h/", unix_socket="/run/a/a.sock", attempts=50, interval=0.01,
+                                     pid=f"$(echo {dead})"))
     assert run.returncode == 1
-    assert "did not start" in run.stderr and "No module named nope" in run.stderr
+    assert "did not start: gunicorn exited" in run.stderr
+    assert len(run.argv_of("curl")) <= 1
 
 
-def test_gate_refuses_a_release_that_answers_500(rsh, tmp_path: Path) -> None:
-    venv = fake_venv(tmp_path, "exec sleep 30\n")
+@pytest.mark.parametrize("main_pid", ["0", ""])
+def test_health_check_of_a_service_without_a_main_process_fails_at_once(rsh, main_pid: str) -> None:
+    """systemd's MainPID is 0 once the service exited (and `kill -0 0` would signal our own group)."""
+    rsh.answers({"*": [(0, "")] * 5})
+    run = rsh.run(shell.health_check("a.example.com", "/h/", unix_socket="/run/a/a.sock", attempts=5, interval=0.01,
+                                     pid=f"$(printf %s '{main_pid}')"))
+    assert run.returncode == 1 and "did not start: gunicorn exited" in run.stderr
+    assert run.argv_of("curl") == []
+
+
+def test_health_check_with_a_live_gunicorn_waits_for_its_answer(rsh) -> None:
+    rsh.answers({"*": [(0, ""), (502, ""), (200, "")]})
+    run = rsh.run(shell.health_check("a.example.com", "/h/", unix_socket="/run/a/a.sock", attempts=5, interval=0.01,
+                                     pid="$$"))
+    assert run.returncode == 0, run.stderr
+    assert len(run.argv_of("curl")) == 3
+
+
+def test_health_gate_refuses_a_release_that_answers_500(rsh) -> None:
     rsh.answers({"*": [(500, "")]})
-    run = rsh.run(gate(tmp_path, venv))
+    run = rsh.run(shell.health_check("a.example.com", "/h/", unix_socket="/run/a/a.sock", pid="$$"))
     assert run.returncode == 1 and "HTTP 500" in run.stderr
+    assert len(run.argv_of("curl")) == 1  # a 500 is an answer, not "not ready": no retry
 
 
 # --- links, locks, files ----------------------------------------------------------------------

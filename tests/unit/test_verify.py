@@ -335,11 +335,22 @@ def test_app_user_layer_quotes_the_inner_command_as_one_word() -> None:
 
 
 def test_journal_command() -> None:
-    service = PATHS.service_for("bluegreen", "blue")
-    assert remote.journal_command(target(ssh_user="root"), service, lines=50, follow=False) == \
+    units = remote.live_from_state(PATHS, {"strategy": "bluegreen", "active": "blue", "slots": {"blue": {}}},
+                                   "web1", "production").journal_units
+    assert remote.journal_command(target(ssh_user="root"), units, lines=50, follow=False) == \
         "journalctl -u ledger-blue.service --no-pager -n 50"
-    followed = remote.journal_command(target(ssh_user="deployer"), service, lines=5, follow=True)
+    followed = remote.journal_command(target(ssh_user="deployer"), units, lines=5, follow=True)
     assert shlex.split(followed)[-1] == "journalctl -u ledger-blue.service --no-pager -n 5 -f"
+
+
+def test_zero_downtime_journal_reads_both_lanes_and_remote_runs_in_current() -> None:
+    """The next deploy serves from the other lane: a followed journal must not go quiet then."""
+    live = remote.live_from_state(PATHS, {"strategy": "zero_downtime", "current": "v2", "lane": "b"}, "web1", "production")
+    assert live.service.name == "ledger-b" and live.service.code_link.endswith("/apps/ledger/current")
+    assert remote.journal_command(target(ssh_user="root"), live.journal_units, lines=5, follow=False) == \
+        "journalctl -u ledger-a.service -u ledger-b.service --no-pager -n 5"
+    legacy = remote.live_from_state(PATHS, {"strategy": "zero_downtime", "current": "v1"}, "web1", "production")
+    assert legacy.journal_units == ("ledger.service",)  # a host last deployed before lanes
 
 
 def test_pick_hosts() -> None:

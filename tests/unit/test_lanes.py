@@ -1,0 +1,89 @@
+"""zero_downtime's two lanes: which one a release starts in, what stops, what a failure puts back."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from djaploy.errors import RemoteError
+from djaploy.layout import AppPaths
+from djaploy.modules.base import BaseModule, load_modules
+from djaploy.strategies import zero_downtime
+from djaploy.strategies.lanes import lane_of, next_lane, parse_host_now
+from tests.unit.conftest import MODULE_A, RecordingPlan, make_ctx
+
+PATHS = AppPaths(app_name="shop", app_user="shop")
+STATE_FILE = "/home/shop/apps/shop/.djaploy/state.json"
+LIVE = {"strategy": "zero_downtime", "current": "v6", "lane": "a", "order": ["v5", "v6"],
+        "releases": {"v5": {"commit": "a"}, "v6": {"commit": "b"}}}
+
+
+def host(live_link: str, state: dict[str, Any] = LIVE) -> RecordingPlan:
+    return RecordingPlan(files={STATE_FILE: (json.dumps(state), "root", "644")}, live_link=live_link)
+
+
+def command_of(plan: RecordingPlan, step: str) -> str:
+    """The command a `run` step sent (service steps record a line too)."""
+    steps = [name for method, name in plan.calls if method in ("run", "service")]
+    return plan.commands[steps.index(step)]
+
+
+def test_parse_host_now_splits_the_release_folders_from_the_live_link() -> None:
+    assert parse_host_now("v5\nv6\n==live\n/run/shop-a/shop.sock\n") == (["v5", "v6"], "/run/shop-a/shop.sock")
+    assert parse_host_now("==live\n") == ([], "")
+
+
+@pytest.mark.parametrize("socket, lane, following", [
+    ("/run/shop-a/shop.sock", "a", "b"),
+    ("/run/shop-b/shop.sock", "b", "a"),
+    ("/run/shop/shop.sock", None, "a"),  # djaploy before lanes, or in_place
+    ("/run/shop-green/shop.sock", None, "a"),  # bluegreen
+    ("", None, "a"),  # nothing serves yet
+])
+def test_a_release_starts_in_the_lane_that_does_not_serve(socket: str, lane: str | None, following: str) -> None:
+    serving = PATHS.service_on(socket)
+    assert lane_of(PATHS, serving) == lane
+    assert next_lane(PATHS, serving) == following
+
+
+def test_deploys_alternate_lanes_and_stop_the_old_one_without_waiting_for_it() -> None:
+    ctx = make_ctx(host("/run/shop-a/shop.sock"))
+    zero_downtime.deploy(ctx, load_modules([MODULE_A]), {})
+    plan = ctx.plan
+    assert "route traffic to shop-b" in plan.steps
+    stop = command_of(plan, "stop shop-a (traffic left it; it finishes its requests)")
+    assert stop == "systemctl stop --no-block shop-a.service"
+    state = json.loads(plan.files[STATE_FILE][0])
+    assert (state["current"], state["lane"]) == ("v7", "b")
+
+
+def test_the_first_deploy_after_lanes_moves_traffic_off_the_single_service_and_retires_it() -> None:
+    ctx = make_ctx(host("/run/shop/shop.sock", {**LIVE, "lane": None}))
+    zero_downtime.deploy(ctx, load_modules([MODULE_A]), {})
+    plan = ctx.plan
+    assert "route traffic to shop-a" in plan.steps
+    assert not any(step.startswith("stop shop") for step in plan.steps)  # clean-up retires it (socket included)
+    clean_up = command_of(plan, "clean up other strategies, old releases and venvs")
+    assert "disable --now shop.service shop.socket" in clean_up
+    assert "shop-a.service" not in clean_up and "shop-b.service" not in clean_up
+
+
+class FailsAfterTheSwitch(BaseModule):
+    name = "fails"
+
+    def verify(self, ctx: Any) -> None:
+        raise RemoteError(ctx.target.name, "fails: check", "HTTP 500")
+
+
+def test_a_rollback_that_fails_puts_traffic_current_and_the_lanes_back() -> None:
+    ctx = make_ctx(host("/run/shop-a/shop.sock"))
+    with pytest.raises(RemoteError):
+        zero_downtime.rollback(ctx, [FailsAfterTheSwitch()], {})
+    plan = ctx.plan
+    assert plan.steps == ["switch current to v5", "health gate / (the release in shop-b, before it gets traffic)",
+                          "route traffic to shop-b", "route traffic to shop-a", "put the previous release back"]
+    put_back = plan.commands[-1]
+    assert "releases/v6" in put_back and "systemctl stop shop-b.service" in put_back
+    assert json.loads(plan.files[STATE_FILE][0]) == LIVE  # nothing recorded
