@@ -24,6 +24,7 @@ from djaploy.errors import ConnectError, DjaployError, RemoteError
 from djaploy.output import Reporter, StepRecord
 from djaploy.private_files import is_private, put_private
 from djaploy.shell import join
+from djaploy.timings import timed_process
 
 if TYPE_CHECKING:
     from djaploy.config import Target
@@ -299,7 +300,8 @@ class Engine:
                 errors[host.name] = f"{type(exc).__name__}: {exc}"
 
         started = time.monotonic()
-        gevent.joinall([self.state.pool.spawn(connect_one, host) for host in inventory])
+        with timed_process("connect"):
+            gevent.joinall([self.state.pool.spawn(connect_one, host) for host in inventory])
         if errors:
             self.disconnect_hosts(inventory)
             lines = []

@@ -21,6 +21,7 @@ from djaploy.layout import VENV_COMPLETE_MARKER, VENV_LINK_NAME
 from djaploy.modules.base import BaseModule
 from djaploy.python.provide import provide_python
 from djaploy.python.settings import python_settings
+from djaploy.timings import timed_into
 
 if TYPE_CHECKING:
     from djaploy.config import Target
@@ -64,18 +65,21 @@ class Module(BaseModule):
         # The pinned list sits beside the project's lock file: relative paths in it resolve there.
         requirements = posixpath.join(ctx.code_dir, ctx.release.requirements_path)
         venv_link = f"{ctx.code_dir}/{VENV_LINK_NAME}"
-        plan.run(
-            "core: virtualenv and requirements",
-            shell.ensure_venv(ctx.venv_dir, ctx.python, requirements, VENV_COMPLETE_MARKER,
-                              uv=ctx.paths.uv_bin, cwd=posixpath.dirname(requirements))
-            + f" && ln -sfn {shell.q(ctx.venv_dir)} {shell.q(venv_link)}",
-            as_user=target.app_user,
-        )
+        with timed_into(ctx.timings, "install"):
+            plan.run(
+                "core: virtualenv and requirements",
+                shell.ensure_venv(ctx.venv_dir, ctx.python, requirements, VENV_COMPLETE_MARKER,
+                                  uv=ctx.paths.uv_bin, cwd=posixpath.dirname(requirements))
+                + f" && ln -sfn {shell.q(ctx.venv_dir)} {shell.q(venv_link)}",
+                as_user=target.app_user,
+            )
         plan.put_text("core: env file", ctx.env_file, shell.render_env_file(ctx.app_environment()),
                       owner=target.app_user, mode="600")
         if ctx.runs_migrations:  # a fleet's primary migrates once, after every host staged (djaploy.rollout)
-            ctx.manage("core: migrate", "migrate", "--noinput")
-        ctx.manage("core: collectstatic", "collectstatic", "--noinput", "-v", "0")
+            with timed_into(ctx.timings, "migrate"):
+                ctx.manage("core: migrate", "migrate", "--noinput")
+        with timed_into(ctx.timings, "collectstatic"):
+            ctx.manage("core: collectstatic", "collectstatic", "--noinput", "-v", "0")
 
     def verify(self, ctx: HostContext) -> None:
         if "web" not in ctx.target.roles:
