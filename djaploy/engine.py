@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from djaploy import fast_paths
 from djaploy.context import CommandResult
 from djaploy.direct_ops import DirectOperations, progress_handler
 from djaploy.errors import ConnectError, DjaployError, RemoteError
@@ -135,6 +136,14 @@ class PyinfraPlan:
             self.engine.reporter.detail(f"[{self.target.name}] | {line}")
         return self.engine.reporter.redact("\n".join(lines[-OUTPUT_TAIL_LINES:]))
 
+    def _settled(self, step: str, check: Callable[[], bool]) -> bool:
+        """A fast path's one query found nothing to do: report the step unchanged (djaploy.fast_paths)."""
+        started = time.monotonic()
+        if check():
+            self.record(step, False, started)
+            return True
+        return False
+
     def _user_args(self, as_user: str | None) -> dict[str, Any]:
         if as_user and as_user != self.target.ssh_user:
             # A readable working directory: tools like uv read config from the cwd.
@@ -156,6 +165,8 @@ class PyinfraPlan:
     def user(self, step: str, name: str, *, home: str) -> bool:
         from pyinfra.operations import server
 
+        if self._settled(step, lambda: fast_paths.user_is_settled(self, name, home=home, login_shell="/bin/bash")):
+            return False
         return self._op(step, server.user, user=name, home=home, shell="/bin/bash", create_home=True, ensure_home=True)
 
     def directory(self, step: str, path: str, *, owner: str = "root", mode: str = "755") -> bool:
@@ -166,6 +177,8 @@ class PyinfraPlan:
     def put_text(self, step: str, path: str, content: str, *, owner: str = "root", mode: str = "644") -> bool:
         if is_private(mode):
             return put_private(self, step, content.encode(), path, owner, mode)
+        if self._settled(step, lambda: fast_paths.file_is_unchanged(self, path, content.encode(), owner, mode)):
+            return False
         from pyinfra.operations import files
 
         return self._op(step, files.put, src=io.StringIO(content), dest=path, user=owner, group=owner, mode=mode)
@@ -219,6 +232,15 @@ class PyinfraPlan:
                 reloaded: bool = False, daemon_reload: bool = False) -> bool:
         from pyinfra.operations import systemd
 
+        unit = fast_paths.unit_name(name)
+        if not (restarted or reloaded or daemon_reload) and self._settled(
+                step, lambda: fast_paths.service_is_settled(self, unit, running=running, enabled=enabled)):
+            return False
+        if restarted and running and not reloaded and not self.dry_run:  # restart without asking facts first
+            answer = self.run(step, fast_paths.restart_command(unit, daemon_reload=daemon_reload))
+            if not enabled or answer.stdout.split()[-1:] == ["enabled"]:
+                return True
+            return self._op(f"{step} (enable)", systemd.service, service=name, enabled=True) or True
         return self._op(step, systemd.service, service=name, running=running, enabled=enabled, restarted=restarted,
                         reloaded=reloaded, daemon_reload=daemon_reload)
 

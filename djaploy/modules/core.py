@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.deploy_files import install_deploy_files
+from djaploy.fast_paths import unsettled_directories
 from djaploy.fleet import is_app_host
 from djaploy.layout import VENV_COMPLETE_MARKER, VENV_LINK_NAME
 from djaploy.modules.base import BaseModule
@@ -44,10 +45,11 @@ class Module(BaseModule):
             return  # a db or lb host runs no release: no app user, folders or uv
         plan.user("core: app user (no sudo rights)", user, home=paths.home)
         # nginx (www-data) must traverse into shared/ for static and media files.
-        for path in (paths.home, paths.apps_dir, paths.app_root, paths.shared, paths.static_root, paths.media_root):
-            plan.directory(f"core: directory {path}", path, owner=user, mode="755")
-        for path in (paths.data_dir, paths.meta_dir, paths.uploads_dir):
-            plan.directory(f"core: directory {path}", path, owner=user, mode="750")
+        wanted = [(path, user, "755") for path in (paths.home, paths.apps_dir, paths.app_root, paths.shared,
+                                                   paths.static_root, paths.media_root)]
+        wanted += [(path, user, "750") for path in (paths.data_dir, paths.meta_dir, paths.uploads_dir)]
+        for path, owner, mode in unsettled_directories(plan, wanted):  # one round trip when all are there
+            plan.directory(f"core: directory {path}", path, owner=owner, mode=mode)
         self._install_uv(ctx)
         provide_python(ctx)  # after uv: the uv provider installs with it
 
