@@ -285,9 +285,10 @@ class Engine:
 
     def connect(self) -> None:
         """Open SSH connections to all hosts; one unreachable host fails the command before any change."""
-        import gevent
-        from pyinfra.api import Config, Inventory, State
-        from pyinfra.api.exceptions import ConnectError as PyinfraConnectError
+        with timed_process("import pyinfra"):  # lazily, so `manage.py help` never pays for it
+            import gevent
+            from pyinfra.api import Config, Inventory, State
+            from pyinfra.api.exceptions import ConnectError as PyinfraConnectError
 
         # Ctrl-C lands in whichever greenlet runs (often pyinfra's output readers): djaploy reports
         # the interruption itself, so gevent need not print a traceback per greenlet.
@@ -358,7 +359,8 @@ class Engine:
         if self.state is not None:
             from pyinfra.context import ctx_inventory, ctx_state
 
-            self.disconnect_hosts(self.state.inventory)
+            with timed_process("disconnect"):
+                self.disconnect_hosts(self.state.inventory)
             ctx_state.reset()
             ctx_inventory.reset()
 
