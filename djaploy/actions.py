@@ -23,6 +23,7 @@ from djaploy.rollout_plan import plan_rollout
 from djaploy.rollout_run import run_rollout
 from djaploy.session import RunFailed, RunResult, Session, open_session, run_on_hosts
 from djaploy.strategies.common import run_hooks
+from djaploy.timings import timed_process
 
 __all__ = ["RunFailed", "RunResult", "Session", "activate", "configure_server", "deploy", "open_session", "rollback",
            "run_on_hosts", "status", "unlock"]
@@ -79,8 +80,9 @@ def deploy(
         prepared = [] if dry_run else run_prepare(config_dir, out, verbosity, reporter=session.reporter)
         news.phase = "build the release"
         with tempfile.TemporaryDirectory(prefix="djaploy-release-") as workdir:
-            release = news.stamp(build_release(project, spec, Path(workdir), session.config.python_version,
-                                               extra_paths=prepared))
+            with timed_process("build"):
+                release = news.stamp(build_release(project, spec, Path(workdir), session.config.python_version,
+                                                   extra_paths=prepared))
             check_deploy_files(config_dir, env, session.targets, release.name)  # bad templates fail before connecting
             as_version = f", version {version.name}" if version else ""
             session.reporter.line(f"release {release.name} from {release.ref} (commit {release.commit[:8]}{as_version})")

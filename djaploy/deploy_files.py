@@ -39,10 +39,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import jinja2
-import jinja2.meta
+from typing import TYPE_CHECKING, Any
 
 from djaploy import shell
 from djaploy.config import Target
@@ -51,6 +48,9 @@ from djaploy.errors import ConfigError, display_path
 from djaploy.layout import AppPaths
 from djaploy.modules.options import did_you_mean
 from djaploy.system_services import NGINX_RELOAD
+
+if TYPE_CHECKING:  # jinja2 loads when a deploy file is rendered
+    import jinja2
 
 FOLDER = "deploy_files"
 TEMPLATE_SUFFIX = ".j2"
@@ -140,6 +140,8 @@ def read_options(target: Target, config_dir: Path) -> Options:
 
 
 def _environment(root: Path) -> jinja2.Environment:
+    import jinja2
+
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(root)),
         undefined=jinja2.StrictUndefined,  # a missing value is an error, never an empty string
@@ -162,6 +164,9 @@ def _location(local: Path, exc: BaseException) -> str:
 def _render(environment: jinja2.Environment, root: Path, local: Path, values: dict[str, Any],
             secrets: Mapping[str, str] | None) -> tuple[str, bool]:
     """The rendered text, and whether it uses secrets. Errors name the file and line."""
+    import jinja2
+    import jinja2.meta
+
     try:
         source = local.read_text(encoding="utf-8")
     except UnicodeDecodeError:

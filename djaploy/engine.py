@@ -18,12 +18,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from djaploy import fast_paths
 from djaploy.context import CommandResult
 from djaploy.direct_ops import DirectOperations, progress_handler
 from djaploy.errors import ConnectError, DjaployError, RemoteError
 from djaploy.output import Reporter, StepRecord
 from djaploy.private_files import is_private, put_private
 from djaploy.shell import join
+from djaploy.timings import timed_process
 
 if TYPE_CHECKING:
     from djaploy.config import Target
@@ -134,6 +136,14 @@ class PyinfraPlan:
             self.engine.reporter.detail(f"[{self.target.name}] | {line}")
         return self.engine.reporter.redact("\n".join(lines[-OUTPUT_TAIL_LINES:]))
 
+    def _settled(self, step: str, check: Callable[[], bool]) -> bool:
+        """A fast path's one query found nothing to do: report the step unchanged (djaploy.fast_paths)."""
+        started = time.monotonic()
+        if check():
+            self.record(step, False, started)
+            return True
+        return False
+
     def _user_args(self, as_user: str | None) -> dict[str, Any]:
         if as_user and as_user != self.target.ssh_user:
             # A readable working directory: tools like uv read config from the cwd.
@@ -155,6 +165,8 @@ class PyinfraPlan:
     def user(self, step: str, name: str, *, home: str) -> bool:
         from pyinfra.operations import server
 
+        if self._settled(step, lambda: fast_paths.user_is_settled(self, name, home=home, login_shell="/bin/bash")):
+            return False
         return self._op(step, server.user, user=name, home=home, shell="/bin/bash", create_home=True, ensure_home=True)
 
     def directory(self, step: str, path: str, *, owner: str = "root", mode: str = "755") -> bool:
@@ -165,6 +177,8 @@ class PyinfraPlan:
     def put_text(self, step: str, path: str, content: str, *, owner: str = "root", mode: str = "644") -> bool:
         if is_private(mode):
             return put_private(self, step, content.encode(), path, owner, mode)
+        if self._settled(step, lambda: fast_paths.file_is_unchanged(self, path, content.encode(), owner, mode)):
+            return False
         from pyinfra.operations import files
 
         return self._op(step, files.put, src=io.StringIO(content), dest=path, user=owner, group=owner, mode=mode)
@@ -218,6 +232,15 @@ class PyinfraPlan:
                 reloaded: bool = False, daemon_reload: bool = False) -> bool:
         from pyinfra.operations import systemd
 
+        unit = fast_paths.unit_name(name)
+        if not (restarted or reloaded or daemon_reload) and self._settled(
+                step, lambda: fast_paths.service_is_settled(self, unit, running=running, enabled=enabled)):
+            return False
+        if restarted and running and not reloaded and not self.dry_run:  # restart without asking facts first
+            answer = self.run(step, fast_paths.restart_command(unit, daemon_reload=daemon_reload))
+            if not enabled or answer.stdout.split()[-1:] == ["enabled"]:
+                return True
+            return self._op(f"{step} (enable)", systemd.service, service=name, enabled=True) or True
         return self._op(step, systemd.service, service=name, running=running, enabled=enabled, restarted=restarted,
                         reloaded=reloaded, daemon_reload=daemon_reload)
 
@@ -262,9 +285,10 @@ class Engine:
 
     def connect(self) -> None:
         """Open SSH connections to all hosts; one unreachable host fails the command before any change."""
-        import gevent
-        from pyinfra.api import Config, Inventory, State
-        from pyinfra.api.exceptions import ConnectError as PyinfraConnectError
+        with timed_process("import pyinfra"):  # lazily, so `manage.py help` never pays for it
+            import gevent
+            from pyinfra.api import Config, Inventory, State
+            from pyinfra.api.exceptions import ConnectError as PyinfraConnectError
 
         # Ctrl-C lands in whichever greenlet runs (often pyinfra's output readers): djaploy reports
         # the interruption itself, so gevent need not print a traceback per greenlet.
@@ -299,7 +323,8 @@ class Engine:
                 errors[host.name] = f"{type(exc).__name__}: {exc}"
 
         started = time.monotonic()
-        gevent.joinall([self.state.pool.spawn(connect_one, host) for host in inventory])
+        with timed_process("connect"):
+            gevent.joinall([self.state.pool.spawn(connect_one, host) for host in inventory])
         if errors:
             self.disconnect_hosts(inventory)
             lines = []
@@ -334,7 +359,8 @@ class Engine:
         if self.state is not None:
             from pyinfra.context import ctx_inventory, ctx_state
 
-            self.disconnect_hosts(self.state.inventory)
+            with timed_process("disconnect"):
+                self.disconnect_hosts(self.state.inventory)
             ctx_state.reset()
             ctx_inventory.reset()
 

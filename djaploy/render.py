@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from djaploy.errors import ConfigError, display_path
+
+if TYPE_CHECKING:  # jinja2 loads on the first render: a rollback or an activate renders nothing
+    import jinja2
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 #: the project's templates, inside its infra folder
@@ -22,6 +23,8 @@ PROJECT_TEMPLATES = "templates"
 
 @lru_cache(maxsize=8)
 def _environment(project_templates: str | None) -> jinja2.Environment:
+    import jinja2
+
     search = [project_templates] if project_templates else []
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader([*search, str(TEMPLATES_DIR)]),  # the first folder holding the name wins
@@ -40,6 +43,8 @@ def project_templates(config_dir: Path | str) -> Path:
 def render(template: str, /, config_dir: Path | str | None = None, **values: Any) -> str:
     """Render `template` with `values`; `config_dir` (the infra folder, ``ctx.config_dir``) adds the
     project's templates, which win over djaploy's."""
+    import jinja2
+
     folder = project_templates(config_dir) if config_dir is not None else None
     try:
         loaded = _environment(str(folder) if folder else None).get_template(template)

@@ -24,6 +24,7 @@ from djaploy.inventory import load_targets, load_targets_without_secrets
 from djaploy.modules.base import BaseModule, load_module_class, load_modules
 from djaploy.modules.options import is_ip_address, module_options
 from djaploy.state import read_state, serving_from_state
+from djaploy.timings import timed_process
 
 
 @dataclass
@@ -76,14 +77,15 @@ def open_session(config_dir: Path, env: str, out: TextIO, verbosity: int, log: T
                  *, needs_secrets: bool = True) -> Session:
     """Load and validate everything before any connection. Commands that send no secrets to the
     hosts (status, unlock) work without the deployer's secret variables."""
-    config, targets = (load_targets if needs_secrets else load_targets_without_secrets)(config_dir, env)
-    config_file = str(config_dir / "config.py")
-    modules = {target.name: load_modules(target.modules, file=config_file) for target in targets}
-    hidden = [value for target in targets for value in target.secrets.values()]
-    for target in targets:
-        for module in modules[target.name]:
-            module.check_target(target, config_dir)
-            hidden += module.secret_values(target, config_dir)
+    with timed_process("load config"):
+        config, targets = (load_targets if needs_secrets else load_targets_without_secrets)(config_dir, env)
+        config_file = str(config_dir / "config.py")
+        modules = {target.name: load_modules(target.modules, file=config_file) for target in targets}
+        hidden = [value for target in targets for value in target.secrets.values()]
+        for target in targets:
+            for module in modules[target.name]:
+                module.check_target(target, config_dir)
+                hidden += module.secret_values(target, config_dir)
     reporter = Reporter(out=out, redact=Redactor(hidden), verbosity=verbosity, log=log)
     return Session(config_dir, env, targets, modules, reporter, config, hidden)
 

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 from djaploy import shell
 from djaploy.context import HostContext
 from djaploy.deploy_files import install_deploy_files
+from djaploy.fast_paths import unsettled_directories
 from djaploy.fleet import is_app_host
 from djaploy.layout import VENV_COMPLETE_MARKER, VENV_LINK_NAME
 from djaploy.modules.base import BaseModule
 from djaploy.python.provide import provide_python
 from djaploy.python.settings import python_settings
+from djaploy.timings import timed_into
 
 if TYPE_CHECKING:
     from djaploy.config import Target
@@ -43,10 +45,11 @@ class Module(BaseModule):
             return  # a db or lb host runs no release: no app user, folders or uv
         plan.user("core: app user (no sudo rights)", user, home=paths.home)
         # nginx (www-data) must traverse into shared/ for static and media files.
-        for path in (paths.home, paths.apps_dir, paths.app_root, paths.shared, paths.static_root, paths.media_root):
-            plan.directory(f"core: directory {path}", path, owner=user, mode="755")
-        for path in (paths.data_dir, paths.meta_dir, paths.uploads_dir):
-            plan.directory(f"core: directory {path}", path, owner=user, mode="750")
+        wanted = [(path, user, "755") for path in (paths.home, paths.apps_dir, paths.app_root, paths.shared,
+                                                   paths.static_root, paths.media_root)]
+        wanted += [(path, user, "750") for path in (paths.data_dir, paths.meta_dir, paths.uploads_dir)]
+        for path, owner, mode in unsettled_directories(plan, wanted):  # one round trip when all are there
+            plan.directory(f"core: directory {path}", path, owner=owner, mode=mode)
         self._install_uv(ctx)
         provide_python(ctx)  # after uv: the uv provider installs with it
 
@@ -64,18 +67,21 @@ class Module(BaseModule):
         # The pinned list sits beside the project's lock file: relative paths in it resolve there.
         requirements = posixpath.join(ctx.code_dir, ctx.release.requirements_path)
         venv_link = f"{ctx.code_dir}/{VENV_LINK_NAME}"
-        plan.run(
-            "core: virtualenv and requirements",
-            shell.ensure_venv(ctx.venv_dir, ctx.python, requirements, VENV_COMPLETE_MARKER,
-                              uv=ctx.paths.uv_bin, cwd=posixpath.dirname(requirements))
-            + f" && ln -sfn {shell.q(ctx.venv_dir)} {shell.q(venv_link)}",
-            as_user=target.app_user,
-        )
+        with timed_into(ctx.timings, "install"):
+            plan.run(
+                "core: virtualenv and requirements",
+                shell.ensure_venv(ctx.venv_dir, ctx.python, requirements, VENV_COMPLETE_MARKER,
+                                  uv=ctx.paths.uv_bin, cwd=posixpath.dirname(requirements))
+                + f" && ln -sfn {shell.q(ctx.venv_dir)} {shell.q(venv_link)}",
+                as_user=target.app_user,
+            )
         plan.put_text("core: env file", ctx.env_file, shell.render_env_file(ctx.app_environment()),
                       owner=target.app_user, mode="600")
         if ctx.runs_migrations:  # a fleet's primary migrates once, after every host staged (djaploy.rollout)
-            ctx.manage("core: migrate", "migrate", "--noinput")
-        ctx.manage("core: collectstatic", "collectstatic", "--noinput", "-v", "0")
+            with timed_into(ctx.timings, "migrate"):
+                ctx.manage("core: migrate", "migrate", "--noinput")
+        with timed_into(ctx.timings, "collectstatic"):
+            ctx.manage("core: collectstatic", "collectstatic", "--noinput", "-v", "0")
 
     def verify(self, ctx: HostContext) -> None:
         if "web" not in ctx.target.roles:

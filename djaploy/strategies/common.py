@@ -9,7 +9,6 @@ from __future__ import annotations
 import getpass
 import json
 import socket
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from djaploy.layout import (
 )
 from djaploy.modules.base import BaseModule, call_hook
 from djaploy.system_services import retire_units_command
+from djaploy.timings import timed_into
 
 
 def utc_now() -> str:
@@ -133,12 +133,10 @@ def route_traffic(ctx: HostContext, modules: list[BaseModule]) -> None:
 
 @contextmanager
 def timed(ctx: HostContext, phase: str) -> Iterator[None]:
-    """Add the time spent in `phase` to the host's timings (the summary shows them)."""
-    started = time.monotonic()
-    try:
+    """Add the time spent in `phase` to the host's timings (the summary shows them), minus the
+    phases timed inside it (djaploy.timings)."""
+    with timed_into(ctx.timings, phase):
         yield
-    finally:
-        ctx.timings[phase] = ctx.timings.get(phase, 0.0) + time.monotonic() - started
 
 
 def run_hooks(ctx: HostContext, modules: list[BaseModule], *hooks: str) -> None:
@@ -169,10 +167,11 @@ def clean_up(ctx: HostContext, strategy: str, removals: list[str] = ()) -> None:
         leftovers.append(paths.current)
     doomed = " ".join(shell.q(path) for path in [*removals, *leftovers])
     links = f"{shell.q(paths.code_dir)}/{VENV_LINK_NAME} {shell.q(paths.releases_dir)}/*/{VENV_LINK_NAME} {shell.q(paths.slots_dir)}/*/{VENV_LINK_NAME}"
-    ctx.plan.run(
-        "clean up other strategies, old releases and venvs",
-        f"{retire}; rm -rf {doomed}; {shell.remove_unused_venvs(paths.shared, links)}",
-    )
+    with timed(ctx, "clean-up"):
+        ctx.plan.run(
+            "clean up other strategies, old releases and venvs",
+            f"{retire}; rm -rf {doomed}; {shell.remove_unused_venvs(paths.shared, links)}",
+        )
 
 
 def _services_of(paths: AppPaths, strategy: str) -> list[AppService]:

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from djaploy.session import RunFailed, RunResult
 from djaploy.errors import DjaployError
 from djaploy.summary import summary_lines
+from djaploy.timings import mark_handle_started, write_timings_file
 
 
 def config_dir() -> Path:
@@ -45,6 +46,7 @@ class DjaployCommand(BaseCommand):
             )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        mark_handle_started()
         directory = config_dir()
         self.log_path, self.log_file = open_run_log(directory, self.command_name(), options.get("env", ""))
         try:
@@ -73,6 +75,7 @@ class DjaployCommand(BaseCommand):
         raise NotImplementedError
 
     def print_summary(self, result: RunResult) -> None:
+        write_timings_file(result.command, result.seconds, result.timings)
         for line in summary_lines(result, self.log_path):
             self.log_file.write(line + "\n")
             self.stdout.write(line)
