@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -199,7 +200,10 @@ class Bench:
                 requests=report.total,
                 failed=report.failures,
                 failure_reasons=dict(report.failure_reasons),
-                versions=report.bodies_in_order,
+                versions=list(dict.fromkeys(report.bodies_in_order)),  # in order of first answer
+                # old and new answered in turn while both ran: each change of the served body counts
+                version_flips=len(report.bodies_in_order) - 1,
+                regressions=report.regressions,
                 mixed_window_s=round(report.mixed_window_seconds, 3),
                 max_gap_s=round(report.max_gap_seconds(), 3),
                 rps=round(report.requests_per_second),
@@ -240,7 +244,7 @@ def run_steps(bench: Bench, project: PeerProject) -> None:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    print("\n| what | seconds | command returned | requests | failed | req/s | versions seen | mixed window |")
+    print("\n| what | seconds | command returned | requests | failed | req/s | versions (flips) | mixed window |")
     print("|---|---:|---:|---:|---:|---:|---|---:|")
     for row in rows:
         if "not_driven" in row:
@@ -248,6 +252,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             continue
         seconds = row["seconds"] if row.get("seconds") is not None else "failed"
         versions = " -> ".join(row.get("versions", []))
+        versions += f" ({row['version_flips']})" if "version_flips" in row else ""
         window = f"{row['mixed_window_s']} s" if "mixed_window_s" in row else ""
         print(f"| {row['what']} | {seconds} | {row['command_seconds']} | {row.get('requests', '')} | "
               f"{row.get('failed', '')} | {row.get('rps', '')} | {versions} | {window} |")
@@ -261,6 +266,7 @@ def main() -> None:
     args = parser.parse_args()
 
     ensure_tools()
+    load_before = os.getloadavg()
     sandbox, vm = boot()
     began = time.monotonic()
     bench: Bench | None = None
@@ -276,6 +282,9 @@ def main() -> None:
             sandbox.down()
         if bench is not None:
             result = {"peer": f"djaploy {PEER_VERSION}", "clients": args.clients,
+                      "date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(),
+                      # other work on the machine shows here: compare within one run
+                      "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
                       "run_minutes": round((time.monotonic() - began) / 60, 1), "rows": bench.rows}
             Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
             print_table(bench.rows)
