@@ -291,10 +291,10 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="leave the sandbox running")
     args = parser.parse_args()
 
+    began = time.monotonic()  # run_minutes: the whole run, sandbox boot and project set-up included
     ensure_tools()
     load_before = os.getloadavg()
     sandbox, vm = boot()
-    began = time.monotonic()
     bench: Bench | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="djaploy-bench-peer-") as tmp:
