@@ -94,7 +94,7 @@ class Poller:
         return next((at for at, body in list(self.samples) if at >= after and body == version), None)
 
 
-def boot() -> Any:
+def boot() -> tuple[Sandbox, SandboxHost]:
     """The one host of sandbox "benchpeer" (retried once: boots at the same moment as another
     sandbox's have been seen to die)."""
     sandbox = Sandbox(name=SANDBOX)
@@ -232,9 +232,6 @@ class Bench:
         self._add(row)
         return ok and steady is not None
 
-    def not_driven(self, label: str, why: str) -> None:
-        self._add({"what": label, "seconds": None, "not_driven": why})
-
     def _add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
         print(json.dumps(row), flush=True)
@@ -270,9 +267,6 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print("\n| what | seconds | command returned | requests | failed | req/s | versions (flips) | mixed window |")
     print("|---|---:|---:|---:|---:|---:|---|---:|")
     for row in rows:
-        if "not_driven" in row:
-            print(f"| {row['what']} | not driven: {row['not_driven']} |  |  |  |  |  |  |")
-            continue
         seconds = row["seconds"] if row.get("seconds") is not None else "failed"
         versions = " -> ".join(row.get("versions", []))
         versions += f" ({row['version_flips']})" if "version_flips" in row else ""
