@@ -77,6 +77,8 @@ def _serving_cell(status: dict[str, Any]) -> str:
         return "-"
     version = f" ({info['version']})" if info.get("version") else ""
     slot = f" [{state.get('active')}]" if state.get("strategy") == "bluegreen" else ""
+    if state.get("strategy") == "zero_downtime" and state.get("lane"):
+        slot = f" [lane {state['lane']}]"
     return f"{info.get('release')}{version}{slot}"
 
 
@@ -113,7 +115,8 @@ def format_status(host: str, status: dict[str, Any]) -> list[str]:
             else:
                 lines.append(f"  {slot}: empty")
     elif state.get("current"):
-        lines.append(f"  live release: {state['current']}")
+        lane = f" (lane {state['lane']})" if state.get("lane") else ""
+        lines.append(f"  live release: {state['current']}{lane}")
     if serving_version:
         lines.append(f"  live version: {serving_version}")
     if strategy != "bluegreen" and state.get("current"):

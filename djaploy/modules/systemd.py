@@ -79,5 +79,7 @@ class Module(BaseModule):
         if "web" in ctx.target.roles:  # a worker host runs no gunicorn (its workers: djaploy.workers)
             install_units(ctx, ctx.service)
             restart(ctx, ctx.service)
+        own = {name for service in ctx.paths.all_services() for name in (service.name, service.service)}
         for extra in ctx.target.services:
-            ctx.plan.service(f"systemd: restart {extra}", extra, restarted=True)
+            if extra not in own:  # 1.x configs list the app's own service: djaploy starts the right one itself
+                ctx.plan.service(f"systemd: restart {extra}", extra, restarted=True)

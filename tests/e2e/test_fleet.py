@@ -284,7 +284,8 @@ def test_status_is_one_table_for_the_environment(project: Project) -> None:
     result = project.manage("status", "--env", ENV, check=True)
     rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.split()[:1] in (["web1"], ["web2"], ["db1"])}
     assert "web,worker" in rows["web2"] and "ledger-worker-recorder active" in rows["web2"], result.stdout
-    assert "ledger active" in rows["web1"] and "free" in rows["web1"]
+    lane = re.search(r"\[lane ([ab])\]", rows["web1"])  # the serving cell names the lane that serves
+    assert lane and f"ledger-{lane[1]} active" in rows["web1"] and "free" in rows["web1"], result.stdout
     assert rows["db1"].split()[1] == "db"
 
 

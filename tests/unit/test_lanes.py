@@ -87,3 +87,13 @@ def test_a_rollback_that_fails_puts_traffic_current_and_the_lanes_back() -> None
     put_back = plan.commands[-1]
     assert "releases/v6" in put_back and "systemctl stop shop-b.service" in put_back
     assert json.loads(plan.files[STATE_FILE][0]) == LIVE  # nothing recorded
+
+
+def test_a_1x_services_list_naming_the_app_itself_restarts_only_the_others() -> None:
+    """djaploy 1.x configs list the app's own service in `services`; the lane is started instead."""
+    from tests.unit.conftest import make_target
+
+    ctx = make_ctx(host("/run/shop-a/shop.sock"), make_target(services=["shop", "shop.service", "shop-worker"]))
+    zero_downtime.deploy(ctx, load_modules(["djaploy.modules.systemd"]), {})
+    restarts = [step for step in ctx.plan.steps if step.startswith("systemd: restart")]
+    assert restarts == ["systemd: restart shop-b.service", "systemd: restart shop-worker"]

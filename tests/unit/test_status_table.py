@@ -34,3 +34,14 @@ def test_the_status_read_lists_worker_units_in_the_same_round_trip(tmp_path) -> 
     assert "/etc/systemd/system/shop-worker-*.service" in command
     run = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=False)  # nothing installed here: empty sections
     assert run.returncode == 0 and parse_status(run.stdout)["services"] == {}
+
+
+def test_a_zero_downtime_row_names_the_lane_that_serves() -> None:
+    from djaploy.status import format_status
+
+    live = '{"strategy": "zero_downtime", "current": "v9", "lane": "b", "order": ["v9"], "releases": {"v9": {"release": "v9"}}}'
+    status = _status(live, ["shop-a inactive", "shop-b active"])
+    status["configured_strategy"] = "zero_downtime"
+    row = format_table({"web1": status})[1]
+    assert row.split()[:6] == ["web1", "web", "v9", "[lane", "b]", "shop-a"] and "shop-b active" in row
+    assert "  live release: v9 (lane b)" in format_status("web1", status)
