@@ -16,10 +16,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.poller import Poller
 from djaploy.loadgen import Load
 from djaploy.timings import TIMINGS_FILE_VARIABLE
 
@@ -93,18 +95,31 @@ def _grouped(phases: dict[str, float]) -> dict[str, float]:
     return {column: sum(phases.get(name, 0.0) for name in names) for column, names in PHASE_GROUPS.items()}
 
 
-def measure(label: str, step: Callable[[], Outcome], *, url: str, clients: int, load: bool) -> dict[str, Any]:
-    """Run `step` once, with `clients` HTTP clients requesting `url` throughout when `load`."""
+def measure(label: str, step: Callable[[], Outcome], *, url: str, clients: int, load: bool,
+            switches: bool = False) -> dict[str, Any]:
+    """Run `step` once, with `clients` HTTP clients requesting `url` throughout when `load`.
+
+    `switches`: the step changes the version served; a poller times it until the other version
+    serves steadily (bench.poller, as for the peer), and when it first answered."""
     report = None
-    if load:
-        with Load(url, clients=clients, max_seconds=600) as running:
-            time.sleep(0.5)
+    with Poller(url) if switches else nullcontext() as poller:
+        if load:
+            with Load(url, clients=clients, max_seconds=600) as running:
+                time.sleep(0.5)
+                started = time.monotonic()
+                outcome = step()
+                time.sleep(0.5)
+            report = running.report
+        else:
+            started = time.monotonic()
             outcome = step()
-            time.sleep(0.5)
-        report = running.report
-    else:
-        outcome = step()
+        switch = _wait_for_switch(poller, started) if poller else None
     row: dict[str, Any] = {"what": label, "load": load, "seconds": round(outcome.seconds, 2)}
+    if switch:
+        row.update(switch)
+        row["command_seconds"] = row["seconds"]
+        if switch.get("steady_s") is not None:
+            row["seconds"] = round(max(outcome.seconds, switch["steady_s"]), 2)
     if outcome.phases:
         row["phases"] = outcome.phases
     if outcome.peak_rss_mib is not None:
@@ -121,6 +136,18 @@ def measure(label: str, step: Callable[[], Outcome], *, url: str, clients: int, 
         )
     print(json.dumps(row), flush=True)
     return row
+
+
+def _wait_for_switch(poller: Poller, started: float, timeout: float = 60.0) -> dict[str, Any]:
+    """When the other version first answered and from when on only it did, seconds from `started`."""
+    deadline = time.monotonic() + timeout
+    version, first, steady = poller.change(started)
+    while steady is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        version, first, steady = poller.change(started)
+    return {"new_version": version,
+            "first_new_answer_s": round(first - started, 2) if first is not None else None,
+            "steady_s": round(steady - started, 2) if steady is not None else None}
 
 
 def help_timings(project_root: Path, env: dict[str, str], settings: dict[str, str], runs: int = 9) -> dict[str, Any]:

@@ -20,10 +20,7 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench" / "peer"))
 
+from bench.poller import Poller  # noqa: E402
 from djaploy.loadgen import Load  # noqa: E402
 from djaploy.sandbox import Sandbox  # noqa: E402
 from djaploy.sandbox.host import SandboxHost, ssh_run  # noqa: E402
@@ -39,8 +37,6 @@ from peer_project import PEER_VERSION, PeerProject, ensure_tools, make_peer_proj
 SANDBOX = "benchpeer"
 ENV = "sandbox"
 LOGS = Path("/var/tmp/djaploy-bench-peer")
-POLL_INTERVAL = 0.05
-STEADY_POLLS = 20  # a version "serves" once this many polls in a row (about 1 s) see only it
 SWITCH_TIMEOUT = 120.0  # seconds after the command returned
 FIRST_DEPLOY_TIMEOUT = 30.0  # a fresh host that does not serve by then will not (see HUP_RACE)
 SERVICE = "ledger"
@@ -50,48 +46,6 @@ HUP_RACE = (
     "its HUP handler (it does so only once gunicorn has written its pidfile); systemd counts "
     "death by SIGHUP as a clean exit, so Restart=on-failure does not bring the service back"
 )
-
-
-class Poller:
-    """One client reading the version marker every POLL_INTERVAL s, on a fresh connection each time."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.samples: list[tuple[float, str]] = []  # (monotonic time, body or "error: ...")
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def __enter__(self) -> Poller:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            at = time.monotonic()
-            try:
-                with urllib.request.urlopen(self.url, timeout=2) as answer:
-                    body = answer.read().decode(errors="replace").strip()
-            except (urllib.error.URLError, OSError) as error:
-                body = f"error: {type(error).__name__}"
-            self.samples.append((at, body))
-            self._stop.wait(max(0.0, POLL_INTERVAL - (time.monotonic() - at)))
-
-    def steady_since(self, version: str) -> float | None:
-        """Start of the final run of answers that are all `version`, once it is STEADY_POLLS long."""
-        run_start, count = None, 0
-        for at, body in list(self.samples):
-            if body == version:
-                run_start, count = (run_start if count else at), count + 1
-            else:
-                run_start, count = None, 0
-        return run_start if count >= STEADY_POLLS else None
-
-    def first_seen(self, version: str, after: float) -> float | None:
-        return next((at for at, body in list(self.samples) if at >= after and body == version), None)
 
 
 def boot() -> tuple[Sandbox, SandboxHost]:
@@ -278,6 +232,28 @@ def print_table(rows: list[dict[str, Any]]) -> None:
               f"{failed} | {row.get('rps', '')} | {versions} | {window} |")
 
 
+def measure_peer(vm: SandboxHost, clients: int) -> dict[str, Any]:
+    """The peer's rows on `vm`, a fresh host (bench/run.py gives it one of its sandbox's hosts)."""
+    began = time.monotonic()  # run_minutes: the whole run, project set-up included
+    ensure_tools()
+    load_before = os.getloadavg()
+    bench: Bench | None = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="djaploy-bench-peer-") as tmp:
+            inventory = {"name": vm.name, "address": vm.address, "ssh_user": vm.sudo_user,
+                         "key_path": vm.key_path, "known_hosts": vm.known_hosts_path}
+            project = make_peer_project(Path(tmp) / "ledger", inventory, Path(tmp) / "bin")
+            bench = Bench(project, vm, f"http://{vm.address}/version/", clients)
+            run_steps(bench, project)
+    except SystemExit as stopped:  # a step the peer could not do: its rows say which
+        print(f"peer stopped: {stopped}", flush=True)
+    return {"peer": f"djaploy {PEER_VERSION}", "clients": clients, "date": time.strftime("%Y-%m-%d"),
+            "cores": os.cpu_count(),
+            # other work on the machine shows here: compare within one run
+            "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+            "run_minutes": round((time.monotonic() - began) / 60, 1), "rows": bench.rows if bench else []}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8)
@@ -285,29 +261,14 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="leave the sandbox running")
     args = parser.parse_args()
 
-    began = time.monotonic()  # run_minutes: the whole run, sandbox boot and project set-up included
-    ensure_tools()
-    load_before = os.getloadavg()
     sandbox, vm = boot()
-    bench: Bench | None = None
     try:
-        with tempfile.TemporaryDirectory(prefix="djaploy-bench-peer-") as tmp:
-            inventory = {"name": vm.name, "address": vm.address, "ssh_user": vm.sudo_user,
-                         "key_path": vm.key_path, "known_hosts": vm.known_hosts_path}
-            project = make_peer_project(Path(tmp) / "ledger", inventory, Path(tmp) / "bin")
-            bench = Bench(project, vm, f"http://{vm.address}/version/", args.clients)
-            run_steps(bench, project)
+        result = measure_peer(vm, args.clients)
     finally:
         if not args.keep:
             sandbox.down()
-        if bench is not None:
-            result = {"peer": f"djaploy {PEER_VERSION}", "clients": args.clients,
-                      "date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(),
-                      # other work on the machine shows here: compare within one run
-                      "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
-                      "run_minutes": round((time.monotonic() - began) / 60, 1), "rows": bench.rows}
-            Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-            print_table(bench.rows)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print_table(result["rows"])
 
 
 if __name__ == "__main__":

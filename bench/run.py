@@ -60,12 +60,12 @@ class Bench:
     def timed(self, label: str, *command: str, load: bool = False, floor_of: str | None = None) -> None:
         """A djaploy command; `floor_of` names the floor row it is compared with."""
         row = measure(label, lambda: run_manage(self.project.root, self.project.env, *command), url=self.url,
-                      clients=self.clients, load=load)
+                      clients=self.clients, load=load, switches=floor_of is not None)
         row.update(command=" ".join(command), **({"floor": floor_of} if floor_of else {}))
         self.rows.append(row)
 
     def by_hand(self, label: str, step: Any, *, load: bool, key: str) -> None:
-        row = measure(label, step, url=self.url, clients=self.clients, load=load)
+        row = measure(label, step, url=self.url, clients=self.clients, load=load, switches=True)
         row.update(key=key)
         self.rows.append(row)
 
@@ -83,11 +83,12 @@ def main() -> None:
     parser.add_argument("--sandbox", default="bench", help="the sandbox's name (its hosts are its own)")
     parser.add_argument("--out", default=str(REPO / "bench" / "results.json"))
     parser.add_argument("--keep", action="store_true", help="leave the sandbox running")
+    parser.add_argument("--no-peer", action="store_true", help="skip djaploy 1.6.2 (bench/peer.py) on a third host")
     args = parser.parse_args()
 
     sandbox = Sandbox(name=args.sandbox)
     sandbox.down()
-    vms = sandbox.up(count=2)
+    vms = sandbox.up(count=2 if args.no_peer else 3)  # the third: a fresh host for the peer
     extra: dict[str, Any] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="djaploy-bench-") as tmp:
@@ -96,6 +97,10 @@ def main() -> None:
             run_steps(bench, vms[0])
             extra["manage_py_help"] = manage_py_help(project)
             print(json.dumps(extra), flush=True)
+            if not args.no_peer:
+                from bench.peer import measure_peer
+
+                extra["peer"] = measure_peer(vms[2], args.clients)
             save(args, bench.rows, extra)
     finally:
         if not args.keep:

@@ -41,3 +41,27 @@ def test_help_line_says_what_djaploy_costs() -> None:
                 "difference_ms": {"wall_s": 50, "cpu_s": 40}}
     text = markdown({"rows": [], "manage_py_help": help_row})
     assert "40 ms CPU, 50 ms wall more" in text
+
+
+def test_the_peer_stands_beside_djaploy_step_by_step() -> None:
+    rows = [{"what": "zero_downtime code-only redeploy", "load": True, "seconds": 5.0, "first_new_answer_s": 3.1,
+             "failed": 0},
+            {"what": "configureserver, fresh host", "load": False, "seconds": 20.0}]
+    peer = {"peer": "djaploy 1.6.2", "rows": [
+        {"what": "zero_downtime code-only redeploy, under load", "seconds": 10.0, "first_answer_of_new_version_s": 8.0,
+         "failed": 2, "ok_status_but_no_version": 1},
+        {"what": "configure, fresh host", "seconds": None}]}
+    text = markdown({"rows": rows, "peer": peer})
+    assert "| code-only redeploy, under load | 5.00 | 10.00 | 0.50× | 3.1 / 8.0 | 0 / 2 + 1 cut-off 200 |" in text
+    assert "| configureserver, fresh host | 20.00 | did not serve |  |  |  |" in text
+    assert "djaploy 1.6.2" not in markdown({"rows": rows})  # no peer measured: no table
+
+
+def test_the_poller_times_a_change_of_version() -> None:
+    from bench.poller import STEADY_POLLS, Poller
+
+    poller = Poller("http://unused.invalid/")
+    poller.samples = [(0.0, "1"), (1.0, "1"), (2.0, "2"), (2.5, "1"), *((3.0 + i, "2") for i in range(STEADY_POLLS))]
+    assert poller.change(started=1.5) == ("2", 2.0, 3.0)  # first answered at 2.0, only it from 3.0
+    poller.samples = poller.samples[:4]
+    assert poller.change(started=1.5) == (None, None, None)  # back on 1: no change
