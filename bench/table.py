@@ -61,14 +61,19 @@ def phase_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _signed(value: int) -> str:
+    return f"+{value}" if value > 0 else str(value)
+
+
 def help_line(help_row: dict[str, Any] | None) -> list[str]:
     if not help_row or "with" not in help_row:
         return []
     return [
         f"`manage.py help` (median of 9, alternating): with djaploy in INSTALLED_APPS {help_row['with']['wall_s']:.3f} s wall, "
         f"{help_row['with']['cpu_s']:.3f} s CPU; without {help_row['without']['wall_s']:.3f} s wall, "
-        f"{help_row['without']['cpu_s']:.3f} s CPU: {help_row['difference_ms']['cpu_s']} ms CPU, "
-        f"{help_row['difference_ms']['wall_s']} ms wall more."
+        f"{help_row['without']['cpu_s']:.3f} s CPU: djaploy's difference {_signed(help_row['difference_ms']['cpu_s'])} ms CPU, "
+        f"{_signed(help_row['difference_ms']['wall_s'])} ms wall"
+        + (" (below the run-to-run noise: no measurable cost)." if help_row['difference_ms']['cpu_s'] <= 0 else ".")
     ]
 
 
