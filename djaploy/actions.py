@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from djaploy.artifact import RefSpec, build_release, resolve_commit
 from djaploy.context import HostContext
 from djaploy.deploy_files import check_deploy_files
 from djaploy.modules.base import BaseModule
@@ -24,6 +23,9 @@ from djaploy.rollout_run import run_rollout
 from djaploy.session import RunFailed, RunResult, Session, open_session, run_on_hosts
 from djaploy.strategies.common import run_hooks
 from djaploy.timings import timed_process
+
+if TYPE_CHECKING:  # building a release is deploy's alone: rollback, activate and configureserver skip its imports
+    from djaploy.artifact import RefSpec
 
 __all__ = ["RunFailed", "RunResult", "Session", "activate", "configure_server", "deploy", "open_session", "rollback",
            "run_on_hosts", "status", "unlock"]
@@ -61,6 +63,8 @@ def deploy(
     `increment` (patch, minor, major) overrides the configured version bump for this deploy.
     `batch_size` (2, '25%'; default: config.py's) switches the web hosts in batches (djaploy.rolling);
     `revert=False` leaves hosts already switched on the new release when a later batch fails."""
+    from djaploy.artifact import build_release, resolve_commit
+
     session = open_session(config_dir, env, out, verbosity, log)
     # a fleet its strategy cannot stage is refused before anything is built
     plan = plan_rollout(session.targets, session.config.batch_size if batch_size is None else batch_size)

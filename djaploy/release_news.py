@@ -15,8 +15,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from djaploy.artifact import RefSpec, Release
 from djaploy.context import HostContext
 from djaploy.errors import ConfigError, RemoteError, UndoFailed
 from djaploy.notify import DeployEvent, notify
@@ -26,6 +26,9 @@ from djaploy.session import RunFailed, RunResult, Session
 from djaploy.state import serving_info
 from djaploy.strategies.common import deployer
 from djaploy.versioning import TagError, Version, create_tag, decide_version, push_tag, with_recorded
+
+if TYPE_CHECKING:  # building a release is deploy's alone: other commands skip its imports
+    from djaploy.artifact import RefSpec, Release
 
 ERROR_TAIL_LINES = 15
 

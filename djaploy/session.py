@@ -11,9 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from djaploy.artifact import Release
 from djaploy.config import Target
 from djaploy.context import HostContext, Plan
 from djaploy.engine import Engine
@@ -25,6 +24,9 @@ from djaploy.modules.base import BaseModule, load_module_class, load_modules
 from djaploy.modules.options import is_ip_address, module_options
 from djaploy.state import read_state, serving_from_state
 from djaploy.timings import timed_process
+
+if TYPE_CHECKING:  # building a release is deploy's alone: other commands skip its imports
+    from djaploy.artifact import Release
 
 
 @dataclass
