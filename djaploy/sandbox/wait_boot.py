@@ -51,16 +51,17 @@ def _wait_ready(rec: HostRecord, deadline: float, stop: threading.Event, key_pat
         if not procs.is_alive(rec.nspawn):
             raise SandboxError(f"{rec.name}: systemd-nspawn exited during boot\n{_log_tail(rec)}")
         try:
-            command = "systemctl is-system-running"
+            # degraded: which units failed, so a test that later fails on this host can say why
+            command = "systemctl is-system-running; systemctl --failed --no-legend --plain 2>/dev/null | cut -d' ' -f1"
             if root_password is None:
                 proc = ssh_run(host, command, timeout=15)
             else:
                 proc = ssh_run_password(host, command, "root", root_password, timeout=15)
-            answer = proc.stdout.strip()
+            answer, *failed = proc.stdout.split() or [""]
             last = answer or tail(proc.stderr, 1)
             if answer in READY_STATES:
                 if answer == "degraded":
-                    log.warning("%s: systemd reports degraded (some unit failed)", rec.name)
+                    log.warning("%s: systemd reports degraded (failed: %s)", rec.name, " ".join(failed) or "unknown")
                 log.info("%s: up (%s)", rec.name, answer)
                 return
         except subprocess.TimeoutExpired:
