@@ -62,6 +62,8 @@ class AppService:
     name: str
     socket_path: str
     code_link: str
+    at_boot: bool = True  # False: only its socket starts at boot (zero_downtime's lanes: the first
+    # request starts the one the live link names, so the idle lane never runs)
 
     @property
     def service(self) -> str:
@@ -166,7 +168,7 @@ class AppPaths:
             if slot not in LANES:
                 raise ValueError(f"zero_downtime's lane is a or b, got {slot!r}")
             name = f"{self.app_name}-{slot}"
-            return AppService(name, f"/run/{name}/{self.app_name}.sock", self.current)
+            return AppService(name, f"/run/{name}/{self.app_name}.sock", self.current, at_boot=False)
         code_link = self.current if strategy == "zero_downtime" else self.code_dir
         return AppService(self.app_name, self.socket_path, code_link)
 

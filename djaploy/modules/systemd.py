@@ -59,7 +59,7 @@ def restart(ctx: HostContext, service: AppService) -> None:
     failure carries the service's journal, so the user sees why without logging in."""
     step = f"systemd: restart {service.service}"
     try:
-        ctx.plan.service(step, service.service, restarted=True)
+        ctx.plan.service(step, service.service, restarted=True, enabled=service.at_boot)
     except RemoteError as error:
         if ctx.plan.query(shell.wait_active(service.service)).stdout.strip() == "active":
             ctx.notes.append(f"{service.service} failed to start once and systemd's Restart=on-failure started it "

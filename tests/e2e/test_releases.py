@@ -108,6 +108,9 @@ def test_zero_downtime_deploy_under_load_switches_once_and_drops_nothing(project
     assert remote(host, f"readlink /proc/{pid}/cwd").strip() == f"{APP}/releases/v11"
     assert remote(host, "systemctl show -p NRestarts --value ledger-b.service").strip() == "0"
     assert wait_inactive(host, "ledger-a.service")
+    # only the sockets start at boot: the first request starts the lane the live link names
+    enabled = remote(host, "systemctl is-enabled ledger-a.socket ledger-b.socket ledger-a.service ledger-b.service", check=False)
+    assert enabled.split() == ["enabled", "enabled", "disabled", "disabled"], enabled
 
 
 def wait_inactive(host, unit: str, seconds: float = 40) -> bool:

@@ -78,6 +78,7 @@ class RecordingPlan:
     files: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # path -> (content, owner, mode)
     commands: list[str] = field(default_factory=list)
     live_link: str = ""  # where the host's live.sock points (zero_downtime reads it to pick a lane)
+    enabled: dict[str, bool] = field(default_factory=dict)  # service -> enabled=... it was last asked for
 
     def _put(self, method: str, step: str, path: str, content: str, owner: str, mode: str) -> bool:
         self.calls.append((method, step))
@@ -128,6 +129,7 @@ class RecordingPlan:
                 reloaded: bool = False, daemon_reload: bool = False) -> bool:
         self.calls.append(("service", step))
         self.commands.append(f"service {name} daemon_reload={daemon_reload}")
+        self.enabled[name] = enabled
         return True
 
     def query(self, command: str, *, as_user: str | None = None) -> CommandResult:

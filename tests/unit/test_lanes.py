@@ -97,3 +97,13 @@ def test_a_1x_services_list_naming_the_app_itself_restarts_only_the_others() -> 
     zero_downtime.deploy(ctx, load_modules(["djaploy.modules.systemd"]), {})
     restarts = [step for step in ctx.plan.steps if step.startswith("systemd: restart")]
     assert restarts == ["systemd: restart shop-b.service", "systemd: restart shop-worker"]
+
+
+def test_a_lane_starts_without_being_enabled_and_only_its_socket_starts_at_boot() -> None:
+    """After a reboot only the sockets listen: the first request starts the lane the live link
+    names, so the idle lane (and its memory) never runs; bluegreen's slots and in_place start at boot."""
+    ctx = make_ctx(host("/run/shop-a/shop.sock"))
+    zero_downtime.deploy(ctx, load_modules(["djaploy.modules.systemd"]), {})
+    assert ctx.plan.enabled == {"shop-b.socket": True, "shop-b.service": False}
+    assert "WantedBy=sockets.target" in ctx.plan.files["/etc/systemd/system/shop-b.socket"][0]
+    assert PATHS.service_for("bluegreen", "blue").at_boot and PATHS.service_for("in_place").at_boot
