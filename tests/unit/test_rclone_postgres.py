@@ -10,7 +10,6 @@ import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from djaploy.modules.rclone.postgres_plan import (
 )
 from djaploy.modules.rclone.postgres_restore import PostgresRun
 from tests.unit.recording_shell import HOSTILE
+from tests.unit.test_rollout import sequential
 
 PASSWORD = "It's \"q\" $HOME @db/x `id` $(touch /tmp/pwned) %41:+\\z"
 MODULES = ["djaploy.modules.core", "djaploy.modules.postgres", "djaploy.modules.rclone"]
@@ -224,16 +224,6 @@ class ScriptedPlan:
         if "is-active" in command:
             return CommandResult(True, "shop.socket active enabled\nshop.service active enabled\n")
         return CommandResult(True, "")
-
-
-def sequential(names: Sequence[str], work: Callable[[str], object]) -> dict[str, BaseException]:
-    errors: dict[str, BaseException] = {}
-    for name in names:
-        try:
-            work(name)
-        except Exception as error:  # noqa: BLE001 - collected like the engine does
-            errors[name] = error
-    return errors
 
 
 def restore_run(rows: dict[str, int], force: bool, fail: str = "") -> tuple[PostgresRun, dict, dict]:
