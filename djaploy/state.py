@@ -49,10 +49,11 @@ def parse_state(text: str) -> dict[str, Any]:
     return state
 
 
-def read_state(ctx: HostContext) -> dict[str, Any]:
-    """The host's state.json ({} before the first deploy)."""
+def read_state(ctx: HostContext, text: str | None = None) -> dict[str, Any]:
+    """The host's state.json ({} before the first deploy); `text`: its content, when a query that
+    asked more at once (zero_downtime's) already read it."""
     try:
-        return parse_state(ctx.plan.query(read_command(ctx.paths)).stdout)
+        return parse_state(ctx.plan.query(read_command(ctx.paths)).stdout if text is None else text)
     except InvalidState:
         raise RemoteError(ctx.target.name, "read state",
                           hint=f"{ctx.paths.state_file} is not valid JSON; fix or remove it") from None
@@ -73,9 +74,9 @@ def fresh_state(strategy: str) -> dict[str, Any]:
     return {"strategy": strategy, "current": None, "order": [], "releases": {}}
 
 
-def state_of(ctx: HostContext, strategy: str) -> dict[str, Any]:
+def state_of(ctx: HostContext, strategy: str, text: str | None = None) -> dict[str, Any]:
     """The host's state when `strategy` wrote it, else a fresh one (another strategy's is replaced)."""
-    state = read_state(ctx)
+    state = read_state(ctx, text)
     return state if state.get("strategy") == strategy else fresh_state(strategy)
 
 

@@ -27,23 +27,27 @@ from djaploy.context import HostContext
 from djaploy.errors import RemoteError
 from djaploy.layout import LANES, AppPaths, AppService
 from djaploy.modules.base import BaseModule
+from djaploy.state import read_command
 from djaploy.strategies.common import UndoOnFailure, route_traffic, run_hooks, timed
 
 NAME = "zero_downtime"
-LIVE_LINK_MARK = "==live"
+RELEASES_MARK = "==djaploy-releases"
+LIVE_LINK_MARK = "==djaploy-live"
 
 
 def host_now_command(ctx: HostContext) -> str:
-    """One round trip: the release folders on disk, then where the live link points."""
+    """One round trip for what a deploy or rollback reads first: state.json, the release folders
+    on disk, and where the live link points."""
     paths = ctx.paths
-    return (f"ls -1 {shell.q(paths.releases_dir)} 2>/dev/null; echo {LIVE_LINK_MARK}; "
-            f"readlink {shell.q(paths.live_link)} 2>/dev/null; true")
+    return (f"{read_command(paths)}; echo {RELEASES_MARK}; ls -1 {shell.q(paths.releases_dir)} 2>/dev/null; "
+            f"echo {LIVE_LINK_MARK}; readlink {shell.q(paths.live_link)} 2>/dev/null; true")
 
 
-def parse_host_now(output: str) -> tuple[list[str], str]:
-    """(release folders, live link target) from host_now_command's output (pure)."""
-    listing, _, live = output.partition(LIVE_LINK_MARK)
-    return [line for line in listing.splitlines() if line.strip()], live.strip()
+def parse_host_now(output: str) -> tuple[str, list[str], str]:
+    """(state.json's text, release folders, live link target) from host_now_command's output (pure)."""
+    state, _, rest = output.partition(f"{RELEASES_MARK}\n")
+    listing, _, live = rest.partition(f"{LIVE_LINK_MARK}\n")
+    return state, [line for line in listing.splitlines() if line.strip()], live.strip()
 
 
 def lane_of(paths: AppPaths, service: AppService | None) -> str | None:

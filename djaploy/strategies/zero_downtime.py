@@ -36,10 +36,10 @@ from djaploy.strategies.lanes import go_live_in_lane, host_now_command, lane_of,
 NAME = "zero_downtime"
 
 
-def _host_now(ctx: HostContext) -> tuple[list[str], AppService | None]:
-    """(release folders on disk, the app's service the live link points at), one round trip."""
-    on_disk, live = parse_host_now(ctx.plan.query(host_now_command(ctx)).stdout)
-    return on_disk, ctx.paths.service_on(live)
+def _host_now(ctx: HostContext) -> tuple[dict[str, Any], list[str], AppService | None]:
+    """(state, release folders on disk, the app's service the live link points at): one round trip."""
+    text, on_disk, live = parse_host_now(ctx.plan.query(host_now_command(ctx)).stdout)
+    return state_of(ctx, NAME, text), on_disk, ctx.paths.service_on(live)
 
 
 def _unique_name(name: str, taken: set[str]) -> str:
@@ -91,8 +91,7 @@ def stage(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any]) ->
     Nothing serves it yet; a failure removes it."""
     assert ctx.release
     paths = ctx.paths
-    state = state_of(ctx, NAME)
-    on_disk, serving = _host_now(ctx)
+    state, on_disk, serving = _host_now(ctx)
     name = _unique_name(ctx.release.name, set(on_disk) | set(state["releases"]))
     audit["release"] = name
     release_dir = paths.release_dir(name)
@@ -118,7 +117,6 @@ def go_live(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], 
     (djaploy.strategies.lanes). A failure puts the previous release back and removes this one."""
     paths, name, previous, state = ctx.paths, staged.name, staged.previous, staged.state
     if ctx.plan.dry_run:
-        ctx.service = paths.service_for(NAME, "a")
         return f"release {name} would go live"
     lane = go_live_in_lane(ctx, modules, paths.release_dir(name), paths.release_dir(previous) if previous else None,
                            staged.serving, undo_extra=lambda: _remove_release(ctx, name))
@@ -169,12 +167,11 @@ def check_switch(ctx: HostContext, command: str, to: str | None = None) -> None:
 def rollback(ctx: HostContext, modules: list[BaseModule], audit: dict[str, Any], to: str | None = None) -> str:
     """Start the older release in the idle lane and move the traffic to it, as a deploy does."""
     paths = ctx.paths
-    state = state_of(ctx, NAME)
+    state, _, serving = _host_now(ctx)
     current, target = _rollback_choice(ctx, state, to)
     audit.update(release=target, rolled_back_from=current, commit=state["releases"][target].get("commit"))
     if ctx.plan.dry_run:
         return f"would roll back from {current} to {target}"
-    _, serving = _host_now(ctx)
     ctx.code_dir = paths.release_dir(target)
     lane = go_live_in_lane(ctx, modules, paths.release_dir(target), paths.release_dir(current), serving)
     if serving is not None and lane_of(paths, serving) is None:

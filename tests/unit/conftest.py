@@ -134,11 +134,16 @@ class RecordingPlan:
 
     def query(self, command: str, *, as_user: str | None = None) -> CommandResult:
         self.calls.append(("query", command))
+        state = self.files.get(shlex.split(command)[1], ("",))[0] if command.startswith("cat ") else ""
+        if "readlink" in command:  # zero_downtime: state.json, the releases on disk, the live link
+            return CommandResult(True, f"{state}==djaploy-releases\n{self.releases_on_disk()}==djaploy-live\n{self.live_link}\n")
         if command.startswith("cat "):  # read back a file it holds (state.json)
-            return CommandResult(True, self.files.get(shlex.split(command)[1], ("",))[0])
-        if command.startswith("ls -1 ") and "readlink" in command:  # zero_downtime: releases, then the live link
-            return CommandResult(True, f"==live\n{self.live_link}\n")
+            return CommandResult(True, state)
         return CommandResult(True, "")
+
+    def releases_on_disk(self) -> str:
+        """The folders zero_downtime finds in releases/ (none here)."""
+        return ""
 
     def direct_operations(self, label: str) -> AbstractContextManager[object]:
         return nullcontext()

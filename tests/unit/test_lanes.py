@@ -30,9 +30,27 @@ def command_of(plan: RecordingPlan, step: str) -> str:
     return plan.commands[steps.index(step)]
 
 
-def test_parse_host_now_splits_the_release_folders_from_the_live_link() -> None:
-    assert parse_host_now("v5\nv6\n==live\n/run/shop-a/shop.sock\n") == (["v5", "v6"], "/run/shop-a/shop.sock")
-    assert parse_host_now("==live\n") == ([], "")
+def test_one_query_reads_state_releases_and_the_live_link(tmp_path) -> None:
+    """A deploy and a rollback read all three in one round trip; run here against real files."""
+    import subprocess
+
+    from djaploy.strategies.lanes import host_now_command
+
+    home = tmp_path / "home"
+    app = home / "shop" / "apps" / "shop"
+    (app / ".djaploy").mkdir(parents=True)
+    (app / "releases" / "v5").mkdir(parents=True)
+    (app / "releases" / "v6").mkdir()
+    (app / ".djaploy" / "state.json").write_text(json.dumps(LIVE) + "\n")
+    (app / "live.sock").symlink_to("/run/shop-a/shop.sock")
+    command = host_now_command(make_ctx()).replace("/home/shop", str(home / "shop"))
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout
+    text, on_disk, live = parse_host_now(output)
+    assert json.loads(text) == LIVE and on_disk == ["v5", "v6"] and live == "/run/shop-a/shop.sock"
+    (app / "live.sock").unlink()
+    (app / ".djaploy" / "state.json").unlink()
+    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True).stdout
+    assert parse_host_now(output) == ("", ["v5", "v6"], "")  # nothing deployed or served yet
 
 
 @pytest.mark.parametrize("socket, lane, following", [
